@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util';
+import type { Context } from '../context.ts';
+import { createAccount, issueTemporaryPassword, listAccounts, unlockAccount } from '../flows/accounts.ts';
+import { CLI_ORIGIN } from '../store/audit.ts';
+import { migrate } from '../store/migrations.ts';
+
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Exit codes a shell user expects: 0 done, 1 refused (bad value, unknown account), 2 wrong usage. */
+export const EXIT = { ok: 0, refused: 1, usage: 2 } as const;
+
+export const USAGE = `Usage : sesame <commande> [options]
+
+Commandes :
+  serve                         démarre le portail (c'est ce que fait « npm start »)
+  migrate                       crée ou met à jour le schéma de la base
+  user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…
+                                crée un compte avec un mot de passe provisoire envoyé par mail
+                                (deux mails séparés : l'identifiant, puis le mot de passe provisoire)
+  user reset IDENTIFIANT        émet un nouveau mot de passe provisoire, envoyé de la même façon
+  user unlock IDENTIFIANT       déverrouille un compte bloqué après trop d'échecs
+  user list                     liste les comptes
+
+Options communes : --help
+Les réglages viennent des variables d'environnement (voir README.md).`;
+
+const USER_USAGE = {
+  create: 'Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…',
+  reset: 'Usage : sesame user reset IDENTIFIANT',
+  unlock: 'Usage : sesame user unlock IDENTIFIANT',
+  list: 'Usage : sesame user list',
+} as const;
+
+const FIELD_NAMES: Record<string, string> = { login: '--login', email: '--email', name: '--name', role: '--role' };
+const CODE_TEXT: Record<string, string> = {
+  'invalid-login': "n'est pas un identifiant valide (2 à 63 caractères : lettres minuscules, chiffres, « . », « _ » ou « - »)",
+  'invalid-email': "n'est pas une adresse e-mail valide",
+  'invalid-name': 'doit contenir un nom (200 caractères au plus)',
+  'invalid-role': "n'est pas un rôle valide (lettres minuscules, chiffres et « - »)",
+  'login-taken': 'est déjà utilisé par un autre compte',
+  'email-taken': 'est déjà utilisée par un autre compte',
+};
+
+/** Commands that work on an open context: run by the CLI itself, or by the server on its behalf. */
+export async function runCommand(ctx: Context, argv: string[], io: Output): Promise<number> {
+  const [group, action, ...rest] = argv;
+  if (group === 'migrate') {
+    const ran = await migrate(ctx.db);
+    io.out(ran.length ? `Migrations appliquées : ${ran.join(', ')}` : 'Le schéma est à jour.');
+    return EXIT.ok;
+  }
+  if (group !== 'user') {
+    io.err(`Commande inconnue : ${group ?? '(aucune)'}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  if (!action || !(action in USER_USAGE)) {
+    io.err(`Sous-commande inconnue : user ${action ?? ''}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const usage = USER_USAGE[action as keyof typeof USER_USAGE];
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        login: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' },
+        role: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n${usage}`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(usage);
+    return EXIT.ok;
+  }
+  switch (action) {
+    case 'create': {
+      const missing = (['login', 'email', 'name'] as const).filter((k) => !values[k]);
+      if (missing.length > 0 || positionals.length > 0) {
+        io.err(`${missing.length ? `Option manquante : ${missing.map((m) => `--${m}`).join(', ')}` : `Argument inattendu : ${positionals.join(' ')}`}\n${usage}`);
+        return EXIT.usage;
+      }
+      const result = await createAccount(ctx, { login: values.login!, email: values.email!, name: values.name!, roles: values.role ?? [] }, CLI_ORIGIN);
+      if (!result.ok) {
+        for (const e of result.errors) {
+          const shown = e.field === 'login' ? values.login : e.field === 'email' ? values.email : e.field === 'name' ? values.name : (values.role ?? []).join(', ');
+          io.err(`${FIELD_NAMES[e.field] ?? e.field} « ${shown} » ${CODE_TEXT[e.code] ?? e.code}.`);
+        }
+        return EXIT.refused;
+      }
+      io.out(`Compte « ${values.login!.trim().toLowerCase()} » créé. Deux mails partent vers ${values.email!.trim().toLowerCase()} : l'identifiant, puis le mot de passe provisoire (valable ${Math.round(ctx.config.tempPasswordTtlMs / 86_400_000 * 10) / 10} j).`);
+      return EXIT.ok;
+    }
+    case 'reset':
+    case 'unlock': {
+      if (positionals.length !== 1) {
+        io.err(usage);
+        return EXIT.usage;
+      }
+      const login = positionals[0]!;
+      if (action === 'reset') {
+        if (!(await issueTemporaryPassword(ctx, login, CLI_ORIGIN))) {
+          io.err(`Aucun compte « ${login} ».`);
+          return EXIT.refused;
+        }
+        io.out(`Nouveau mot de passe provisoire émis pour « ${login} » : deux mails partent (identifiant, mot de passe). Ses sessions ont pris fin.`);
+        return EXIT.ok;
+      }
+      const outcome = await unlockAccount(ctx, login, CLI_ORIGIN);
+      if (outcome === 'unknown') {
+        io.err(`Aucun compte « ${login} ».`);
+        return EXIT.refused;
+      }
+      io.out(outcome === 'unlocked' ? `Compte « ${login} » déverrouillé.` : `Le compte « ${login} » n'était pas verrouillé.`);
+      return EXIT.ok;
+    }
+    case 'list': {
+      const now = ctx.clock.now();
+      const rows = await listAccounts(ctx);
+      if (rows.length === 0) {
+        io.out('Aucun compte. Créez le premier avec : sesame user create --login … --email … --name "…"');
+        return EXIT.ok;
+      }
+      io.out(['IDENTIFIANT', 'E-MAIL', 'NOM', 'RÔLES', 'ÉTAT'].join('\t'));
+      for (const r of rows) {
+        const state = r.disabled_at ? 'désactivé'
+          : r.locked_at ? 'verrouillé'
+            : r.temp_password_expires_at ? (r.temp_password_expires_at <= now ? 'mot de passe provisoire expiré' : 'mot de passe provisoire')
+              : 'actif';
+        io.out([r.login, r.email, r.display_name, r.roles.join(',') || '-', state].join('\t'));
+      }
+      return EXIT.ok;
+    }
+  }
+  return EXIT.usage;
+}

@@ -1,0 +1,158 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './domain/durations.ts';
+
+/**
+ * Every setting, read once from the environment and validated. A bad value stops the start with a
+ * message that names the variable; nothing else in the code reads process.env.
+ */
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string;
+  publicUrl: URL;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  portalName: string;
+  supportEmail: string;
+  supportPhone: string;
+  devMailbox: boolean;
+  lockoutThreshold: number;
+  tempPasswordTtlMs: number;
+  resetLinkTtlMs: number;
+  sessionIdleTtlMs: number;
+  sessionMaxTtlMs: number;
+  passwordMinLength: number;
+  passwordHistory: number;
+  ipFailureLimit: number;
+  ipFailureWindowMs: number;
+  trustProxy: boolean | number | string[];
+  captcha: 'pow' | 'image';
+  captchaDifficulty: number;
+  hashConcurrency: number;
+  hashQueue: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`Réglage invalide : ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw.trim());
+  if (!parsed.success || !/^\s*\d+\s*$/.test(raw)) {
+    throw new ConfigError(name, `doit être un nombre entier entre ${min} et ${max} (reçu « ${raw} »).`);
+  }
+  return parsed.data;
+}
+
+function duration(env: Env, name: string, fallback: string, minMs = 1000): number {
+  const raw = env[name] ?? fallback;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < minMs) {
+    throw new ConfigError(name, `doit être une durée comme 30s, 5m, 24h ou 7d (reçu « ${raw} »).`);
+  }
+  return ms;
+}
+
+function url(env: Env, name: string, fallback: string | undefined, protocols: string[]): URL | undefined {
+  const raw = env[name] || fallback;
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `doit être une adresse complète comme ${protocols[0]}//… (reçu « ${redact(raw)} »).`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `doit commencer par ${protocols.join(' ou ')}// (reçu « ${redact(raw)} »).`);
+  }
+  return parsed;
+}
+
+/** Never echo a password found in a connection string. */
+function redact(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+}
+
+function trustProxy(env: Env): Config['trustProxy'] {
+  const raw = (env.SESAME_TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.every((item) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(item))) return list;
+  throw new ConfigError(
+    'SESAME_TRUST_PROXY',
+    `doit valoir false, true, un nombre de relais, ou une liste d'adresses de relais séparées par des virgules (reçu « ${raw} »).`,
+  );
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = (env[name] ?? fallback).trim() as T;
+  if (!allowed.includes(raw)) throw new ConfigError(name, `doit valoir ${allowed.join(' ou ')} (reçu « ${raw} »).`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const production = env.NODE_ENV === 'production';
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const publicUrl = url(env, 'SESAME_PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:'])!;
+  if (production && publicUrl.protocol !== 'https:') {
+    throw new ConfigError('SESAME_PUBLIC_URL', 'doit commencer par https:// en production (les cookies de session sont « Secure »).');
+  }
+  const database = url(env, 'DATABASE_URL', undefined, ['postgres:', 'postgresql:']);
+  const smtp = url(env, 'SESAME_SMTP_URL', undefined, ['smtp:', 'smtps:']);
+  if (production && !smtp) {
+    throw new ConfigError('SESAME_SMTP_URL', "est obligatoire en production : sans serveur SMTP, aucun mail ne part (la boîte de développement n'existe pas en production).");
+  }
+  const portalName = (env.SESAME_PORTAL_NAME ?? 'Sésame').trim() || 'Sésame';
+  const supportEmail = (env.SESAME_SUPPORT_EMAIL ?? 'support@example.org').trim();
+  if (!/^[^\s@]+@[^\s@]+$/.test(supportEmail)) {
+    throw new ConfigError('SESAME_SUPPORT_EMAIL', `doit être une adresse e-mail (reçu « ${supportEmail} »).`);
+  }
+  const mailFrom = (env.SESAME_MAIL_FROM ?? `"${portalName.replace(/"/g, '')}" <no-reply@${publicUrl.hostname === 'localhost' ? 'localhost.localdomain' : publicUrl.hostname}>`).trim();
+  const sessionIdleTtlMs = duration(env, 'SESAME_SESSION_IDLE_TTL', '30m');
+  const sessionMaxTtlMs = duration(env, 'SESAME_SESSION_MAX_TTL', '8h');
+  if (sessionMaxTtlMs < sessionIdleTtlMs) {
+    throw new ConfigError('SESAME_SESSION_MAX_TTL', 'doit être au moins égal à SESAME_SESSION_IDLE_TTL.');
+  }
+  return {
+    production,
+    port,
+    host: env.HOST?.trim() || (production ? '0.0.0.0' : '127.0.0.1'),
+    publicUrl,
+    databaseUrl: database?.toString(),
+    dataDir: path.resolve(cwd, env.SESAME_DATA_DIR?.trim() || './data'),
+    smtpUrl: smtp?.toString(),
+    mailFrom,
+    portalName,
+    supportEmail,
+    supportPhone: (env.SESAME_SUPPORT_PHONE ?? '').trim(),
+    devMailbox: !smtp && !production,
+    lockoutThreshold: integer(env, 'SESAME_LOCKOUT_THRESHOLD', 5, 1, 100),
+    tempPasswordTtlMs: duration(env, 'SESAME_TEMP_PASSWORD_TTL', '7d'),
+    resetLinkTtlMs: duration(env, 'SESAME_RESET_LINK_TTL', '24h'),
+    sessionIdleTtlMs,
+    sessionMaxTtlMs,
+    passwordMinLength: integer(env, 'SESAME_PASSWORD_MIN_LENGTH', 12, 8, 128),
+    passwordHistory: integer(env, 'SESAME_PASSWORD_HISTORY', 5, 0, 24),
+    ipFailureLimit: integer(env, 'SESAME_IP_FAILURE_LIMIT', 100, 1, 1_000_000),
+    ipFailureWindowMs: duration(env, 'SESAME_IP_FAILURE_WINDOW', '15m'),
+    trustProxy: trustProxy(env),
+    captcha: oneOf(env, 'SESAME_CAPTCHA', 'pow', ['pow', 'image'] as const),
+    captchaDifficulty: integer(env, 'SESAME_CAPTCHA_DIFFICULTY', 50_000, 10, 10_000_000),
+    hashConcurrency: integer(env, 'SESAME_HASH_CONCURRENCY', 4, 1, 64),
+    hashQueue: integer(env, 'SESAME_HASH_QUEUE', 64, 0, 10_000),
+    logLevel: oneOf(env, 'SESAME_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  };
+}

@@ -1,0 +1,24 @@
+import type { Context } from '../context.ts';
+import { normaliseEmail } from '../domain/identifiers.ts';
+import { identifierMail } from '../notify/mails.ts';
+import { audit, type Origin } from '../store/audit.ts';
+import { recordIpFailure } from '../store/throttle.ts';
+import { inTransaction, queueMail } from './common.ts';
+
+/** « Identifiant oublié ? »: the identifier goes to the address typed when it matches an account; same answer otherwise. */
+export async function requestIdentifierReminder(ctx: Context, email: string, origin: Origin): Promise<void> {
+  const now = ctx.clock.now();
+  const address = normaliseEmail(email).slice(0, 254);
+  const user = address
+    ? await ctx.db.selectFrom('users').selectAll().where('email', '=', address).where('disabled_at', 'is', null).executeTakeFirst()
+    : undefined;
+  if (!user) {
+    await recordIpFailure(ctx.db, origin.ip, now, ctx.config.ipFailureWindowMs);
+    await audit(ctx.db, now, { type: 'identifier.reminder.requested', subject: address, origin, details: { sent: false } });
+    return;
+  }
+  await inTransaction(ctx, async (trx) => {
+    await audit(trx, now, { type: 'identifier.reminder.requested', userId: user.id, origin, details: { sent: true } });
+    await queueMail(ctx, trx, user.email, identifierMail(ctx.brand, user.display_name, user.login, 'reminder'), now);
+  });
+}

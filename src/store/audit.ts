@@ -1,0 +1,54 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/** Every security event, as named in the audit log. Never put a password, code or token in `details`. */
+export type AuditType =
+  | 'login.success'
+  | 'login.failure'
+  | 'login.throttled'
+  | 'account.created'
+  | 'account.locked'
+  | 'account.unlocked'
+  | 'password.temporary.issued'
+  | 'password.changed'
+  | 'password.reset.requested'
+  | 'password.reset'
+  | 'identifier.reminder.requested'
+  | 'session.ended'
+  | 'sessions.ended.others';
+
+export interface Origin {
+  ip: string;
+  userAgent: string;
+}
+
+export const CLI_ORIGIN: Origin = { ip: 'cli', userAgent: 'sesame-cli' };
+
+export interface AuditInput {
+  type: AuditType;
+  userId?: string | null;
+  subject?: string | null;
+  origin: Origin;
+  details?: Record<string, unknown>;
+}
+
+export async function audit(db: Kysely<Database>, now: Date, event: AuditInput): Promise<void> {
+  await db.insertInto('audit_events').values({
+    at: now,
+    type: event.type,
+    user_id: event.userId ?? null,
+    subject: event.subject ? event.subject.slice(0, 254) : null,
+    ip: event.origin.ip.slice(0, 64),
+    user_agent: event.origin.userAgent.slice(0, 512),
+    details: JSON.stringify(event.details ?? {}),
+  }).execute();
+}
+
+export async function recentEvents(db: Kysely<Database>, userId: string, limit = 20) {
+  return db.selectFrom('audit_events')
+    .select(['at', 'type', 'ip', 'user_agent', 'details'])
+    .where('user_id', '=', userId)
+    .orderBy('at', 'desc').orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}

@@ -1,0 +1,137 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/**
+ * One list of migrations for PostgreSQL and PGlite alike. Each runs once, in a transaction, under an
+ * advisory lock so that two instances starting together do not race. Never edit a released migration:
+ * add the next one.
+ */
+const MIGRATIONS: { id: string; up: string }[] = [
+  {
+    id: '0001-foundation',
+    up: `
+create table users (
+  id uuid primary key,
+  login text not null unique,
+  email text not null unique,
+  display_name text not null,
+  roles text[] not null default '{}',
+  password_hash text,
+  temp_password_expires_at timestamptz,
+  password_changed_at timestamptz,
+  failed_count integer not null default 0,
+  locked_at timestamptz,
+  disabled_at timestamptz,
+  created_at timestamptz not null,
+  updated_at timestamptz not null
+);
+
+create table password_history (
+  id bigserial primary key,
+  user_id uuid not null references users(id) on delete cascade,
+  password_hash text not null,
+  created_at timestamptz not null
+);
+create index password_history_user on password_history (user_id, created_at desc);
+
+create table sessions (
+  token_hash text primary key,
+  id uuid not null unique,
+  user_id uuid not null references users(id) on delete cascade,
+  scope text not null check (scope in ('full', 'password-change')),
+  created_at timestamptz not null,
+  last_seen_at timestamptz not null,
+  expires_at timestamptz not null,
+  ip text not null,
+  user_agent text not null
+);
+create index sessions_user on sessions (user_id);
+
+create table reset_tokens (
+  token_hash text primary key,
+  user_id uuid not null references users(id) on delete cascade,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  used_at timestamptz
+);
+create index reset_tokens_user on reset_tokens (user_id);
+
+create table audit_events (
+  id bigserial primary key,
+  at timestamptz not null,
+  type text not null,
+  user_id uuid,
+  subject text,
+  ip text,
+  user_agent text,
+  details jsonb not null default '{}'
+);
+create index audit_events_user on audit_events (user_id, at desc);
+create index audit_events_at on audit_events (at);
+
+create table outbox (
+  id bigserial primary key,
+  channel text not null,
+  recipient text not null,
+  subject text not null,
+  body_text text,
+  body_html text,
+  created_at timestamptz not null,
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null,
+  sent_at timestamptz,
+  last_error text
+);
+create index outbox_pending on outbox (next_attempt_at) where sent_at is null;
+
+create table dev_mailbox (
+  id bigserial primary key,
+  at timestamptz not null,
+  recipient text not null,
+  sender text not null,
+  subject text not null,
+  body_text text not null,
+  body_html text not null
+);
+
+create table ip_failures (
+  ip text not null,
+  window_start timestamptz not null,
+  failures integer not null,
+  primary key (ip, window_start)
+);
+
+create table settings (
+  key text primary key,
+  value text not null
+);
+
+-- Solved captcha challenges, kept until they expire so that none can be replayed.
+create table captcha_spent (
+  id text primary key,
+  expires_at timestamptz not null
+);
+`,
+  },
+];
+
+export async function migrate(db: Kysely<Database>): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    // The same key on every instance: the second waits for the first to finish.
+    await sql`select pg_advisory_xact_lock(7358102)`.execute(trx);
+    await sql`create table if not exists sesame_migrations (id text primary key, applied_at timestamptz not null default now())`.execute(trx);
+    const done = await sql<{ id: string }>`select id from sesame_migrations`.execute(trx);
+    const applied = new Set(done.rows.map((r) => r.id));
+    const ran: string[] = [];
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.id)) continue;
+      // One statement at a time: PGlite's extended protocol takes a single command per query.
+      for (const statement of migration.up.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean)) {
+        await sql.raw(statement).execute(trx);
+      }
+      await sql`insert into sesame_migrations (id) values (${migration.id})`.execute(trx);
+      ran.push(migration.id);
+    }
+    return ran;
+  });
+}

@@ -132,7 +132,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     host: env.HOST?.trim() || (production ? '0.0.0.0' : '127.0.0.1'),
     publicUrl,
     databaseUrl: database?.toString(),
-    dataDir: path.resolve(cwd, env.SESAME_DATA_DIR?.trim() || './data'),
+    // "memory://" keeps PGlite in memory (tests); anything else is a directory.
+    dataDir: env.SESAME_DATA_DIR?.trim().startsWith('memory://') ? env.SESAME_DATA_DIR.trim() : path.resolve(cwd, env.SESAME_DATA_DIR?.trim() || './data'),
     smtpUrl: smtp?.toString(),
     mailFrom,
     portalName,

@@ -80,7 +80,7 @@ export class WebClient {
 
   /**
    * GETs the page at path, then POSTs fields plus its _csrf to the action of
-   * its first `<form method="post">` (or to path). Explicit fields win, so a
+   * the form posting to path itself, else its first `<form method="post">` that is not the sign-out one (or to path). Explicit fields win, so a
    * test can send a wrong `_csrf` on purpose.
    */
   async submit(path: string, fields: Form = {}): Promise<WebResponse> {
@@ -88,14 +88,15 @@ export class WebClient {
     if (page.status !== 200) {
       throw new Error(`WebClient.submit: GET ${page.url} answered ${page.status}, expected 200 with a form`);
     }
-    let action: string | undefined;
+    // The form whose action is the page itself wins; otherwise the first post form that is not the
+    // header's « Se déconnecter ».
+    const actions: string[] = [];
     for (const tag of page.text.matchAll(/<form\b[^>]*>/gi)) {
       const attrs = parseAttributes(tag[0]);
-      if ((attrs.get('method') ?? '').toLowerCase() === 'post') {
-        action = attrs.get('action');
-        break;
-      }
+      if ((attrs.get('method') ?? '').toLowerCase() === 'post') actions.push(attrs.get('action') ?? '');
     }
+    const bare = path.split('?')[0];
+    const action = actions.find((a) => a === bare) ?? actions.find((a) => a !== '/deconnexion') ?? actions[0];
     const target = new URL(action || path, page.url).toString();
     return this.post(target, { _csrf: this.csrf(page.text), ...fields });
   }

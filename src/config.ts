@@ -34,6 +34,22 @@ export interface Config {
   hashConcurrency: number;
   hashQueue: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Roles whose holders must pass a second factor (SESAME_2FA_ROLES). */
+  secondFactorRoles: string[];
+  /** 'all' extends the second factor to everyone (SESAME_2FA_REQUIRED). */
+  secondFactorRequired: 'roles' | 'all';
+  otpTtlMs: number;
+  otpResendCooldownMs: number;
+  otpSendsPerHourPerUser: number;
+  otpSendsPerHourPerIp: number;
+  smsPerHourPerNumber: number;
+  /** How long a sign-in may wait between the password and the second factor. */
+  loginChallengeTtlMs: number;
+  trustedBrowserTtlMs: number;
+  smsUrl: string | undefined;
+  smsToken: string | undefined;
+  /** SMS land in the development mailbox when no gateway is set and not in production. */
+  devSms: boolean;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +119,15 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   return raw;
 }
 
+function roleList(env: Env, name: string, fallback: string): string[] {
+  const raw = env[name] ?? fallback;
+  const roles = raw.split(',').map((r) => r.trim().toLowerCase()).filter(Boolean);
+  if (!roles.every((r) => /^[a-z][a-z0-9-]{0,39}$/.test(r))) {
+    throw new ConfigError(name, `doit être une liste de rôles séparés par des virgules, comme admin,patient-data (reçu « ${raw} »).`);
+  }
+  return roles;
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const production = env.NODE_ENV === 'production';
   const port = integer(env, 'PORT', 3000, 0, 65535);
@@ -114,6 +139,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const smtp = url(env, 'SESAME_SMTP_URL', undefined, ['smtp:', 'smtps:']);
   if (production && !smtp) {
     throw new ConfigError('SESAME_SMTP_URL', "est obligatoire en production : sans serveur SMTP, aucun mail ne part (la boîte de développement n'existe pas en production).");
+  }
+  const sms = url(env, 'SESAME_SMS_URL', undefined, ['http:', 'https:']);
+  if (production && sms && sms.protocol !== 'https:') {
+    throw new ConfigError('SESAME_SMS_URL', 'doit commencer par https:// en production (le jeton et les numéros y circulent).');
   }
   const portalName = (env.SESAME_PORTAL_NAME ?? 'Sésame').trim() || 'Sésame';
   const supportEmail = (env.SESAME_SUPPORT_EMAIL ?? 'support@example.org').trim();
@@ -155,5 +184,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     hashConcurrency: integer(env, 'SESAME_HASH_CONCURRENCY', 4, 1, 64),
     hashQueue: integer(env, 'SESAME_HASH_QUEUE', 64, 0, 10_000),
     logLevel: oneOf(env, 'SESAME_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    secondFactorRoles: roleList(env, 'SESAME_2FA_ROLES', 'admin,patient-data'),
+    secondFactorRequired: oneOf(env, 'SESAME_2FA_REQUIRED', 'roles', ['roles', 'all'] as const),
+    otpTtlMs: duration(env, 'SESAME_OTP_TTL', '5m'),
+    otpResendCooldownMs: duration(env, 'SESAME_OTP_RESEND_COOLDOWN', '60s'),
+    otpSendsPerHourPerUser: integer(env, 'SESAME_OTP_SENDS_PER_HOUR', 10, 1, 1000),
+    otpSendsPerHourPerIp: integer(env, 'SESAME_OTP_SENDS_PER_HOUR_PER_IP', 100, 1, 100_000),
+    smsPerHourPerNumber: integer(env, 'SESAME_SMS_PER_HOUR_PER_NUMBER', 5, 1, 1000),
+    loginChallengeTtlMs: duration(env, 'SESAME_LOGIN_CHALLENGE_TTL', '15m'),
+    trustedBrowserTtlMs: duration(env, 'SESAME_TRUSTED_BROWSER_TTL', '24h'),
+    smsUrl: sms?.toString(),
+    smsToken: env.SESAME_SMS_TOKEN?.trim() || undefined,
+    devSms: !sms && !production,
   };
 }

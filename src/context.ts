@@ -4,6 +4,7 @@ import { systemClock, type Clock } from './domain/clock.ts';
 import type { CommonPasswordList } from './domain/password-policy.ts';
 import type { Branding } from './notify/mails.ts';
 import { OutboxWorker } from './notify/outbox.ts';
+import { devSmsTransport, httpSmsGateway, type SmsTransport } from './notify/sms.ts';
 import { devMailboxTransport, smtpTransport, type MailTransport } from './notify/transport.ts';
 import { loadCommonPasswords } from './security/common-passwords.ts';
 import { PasswordHasher, type HashParams } from './security/hasher.ts';
@@ -29,6 +30,7 @@ export interface ContextOptions {
   clock?: Clock;
   log?: Logger;
   transport?: MailTransport;
+  sms?: SmsTransport;
   hashParams?: HashParams;
   /** Start the outbox worker's timer (the server does; tests and the CLI deliver explicitly). */
   startWorker?: boolean;
@@ -58,7 +60,9 @@ export async function createContext(config: Config, options: ContextOptions = {}
   }
   const transport = options.transport
     ?? (config.smtpUrl ? smtpTransport(config.smtpUrl) : devMailboxTransport(db, clock));
-  const outbox = new OutboxWorker(db, transport, clock, config.mailFrom, log, options.outboxPollMs);
+  const sms = options.sms
+    ?? (config.smsUrl ? httpSmsGateway(config.smsUrl, config.smsToken) : config.devSms ? devSmsTransport(db, clock) : undefined);
+  const outbox = new OutboxWorker(db, transport, clock, config.mailFrom, log, options.outboxPollMs, sms);
   if (options.startWorker) outbox.start();
   const hasher = new PasswordHasher(options.hashParams, config.hashConcurrency, config.hashQueue);
   return {

@@ -34,6 +34,20 @@ const USER_USAGE = {
   list: 'Usage : sesame user list',
 } as const;
 
+const MIGRATE_USAGE = 'Usage : sesame migrate\nCrée ou met à jour le schéma de la base (le serveur le fait aussi à chaque démarrage).';
+const HELP_FLAGS = ['--help', '-h'];
+
+/** The usage asked for with --help / -h (or `sesame user help`): answered without opening the database. */
+export function helpFor(argv: string[]): string | undefined {
+  const [group, action] = argv;
+  const wantsHelp = argv.some((a) => HELP_FLAGS.includes(a));
+  if (group === 'migrate') return wantsHelp ? MIGRATE_USAGE : undefined;
+  if (group !== 'user') return undefined;
+  if (action === 'help' || HELP_FLAGS.includes(action ?? '')) return USAGE;
+  if (wantsHelp && action && action in USER_USAGE) return USER_USAGE[action as keyof typeof USER_USAGE];
+  return undefined;
+}
+
 const FIELD_NAMES: Record<string, string> = { login: '--login', email: '--email', name: '--name', role: '--role' };
 const CODE_TEXT: Record<string, string> = {
   'invalid-login': "n'est pas un identifiant valide (2 à 63 caractères : lettres minuscules, chiffres, « . », « _ » ou « - »)",
@@ -47,6 +61,11 @@ const CODE_TEXT: Record<string, string> = {
 /** Commands that work on an open context: run by the CLI itself, or by the server on its behalf. */
 export async function runCommand(ctx: Context, argv: string[], io: Output): Promise<number> {
   const [group, action, ...rest] = argv;
+  const help = helpFor(argv);
+  if (help !== undefined) {
+    io.out(help);
+    return EXIT.ok;
+  }
   if (group === 'migrate') {
     const ran = await migrate(ctx.db);
     io.out(ran.length ? `Migrations appliquées : ${ran.join(', ')}` : 'Le schéma est à jour.');

@@ -3,13 +3,18 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createContext } from '../context.ts';
 import { banner, startServer } from '../server.ts';
 import { forwardToServer } from './bridge.ts';
-import { EXIT, runCommand, USAGE } from './commands.ts';
+import { EXIT, helpFor, runCommand, USAGE } from './commands.ts';
 
 async function main(argv: string[]): Promise<number> {
   const io = { out: (l: string) => process.stdout.write(l + '\n'), err: (l: string) => process.stderr.write(l + '\n') };
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.out(USAGE);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  const help = helpFor(argv);
+  if (help !== undefined) {
+    io.out(help);
+    return EXIT.ok;
   }
   let config: Config;
   try {

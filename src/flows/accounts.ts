@@ -7,6 +7,7 @@ import { identifierMail, temporaryPasswordMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { endAllSessions } from '../store/sessions.ts';
 import { clearLockout, findUserByIdentifier, storePassword } from '../store/users.ts';
+import { revokeTrustedBrowsers } from './second-factor.ts';
 import { inTransaction, queueMail, type Outcome } from './common.ts';
 
 export interface NewAccount {
@@ -72,6 +73,7 @@ export async function issueTemporaryPassword(ctx: Context, identifier: string, o
     await storePassword(trx, user.id, hash, now, { temporaryUntil: addMs(now, ctx.config.tempPasswordTtlMs), keep: ctx.config.passwordHistory });
     await clearLockout(trx, user.id, now);
     await endAllSessions(trx, user.id);
+    await revokeTrustedBrowsers(trx, user.id, origin, now, 'temporary-password');
     await trx.updateTable('reset_tokens').set({ used_at: now }).where('user_id', '=', user.id).where('used_at', 'is', null).execute();
     await audit(trx, now, { type: 'password.temporary.issued', userId: user.id, origin, details: { reason: 'reset' } });
     await queueMail(ctx, trx, user.email, identifierMail(ctx.brand, user.display_name, user.login, 'reset'), now);

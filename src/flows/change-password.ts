@@ -5,7 +5,8 @@ import { accountLockedMail, passwordChangedMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { createSession, endAllSessions } from '../store/sessions.ts';
 import type { Session, User } from '../store/schema.ts';
-import { reserveGuess, storePassword } from '../store/users.ts';
+import { releaseGuess, reserveGuess, storePassword } from '../store/users.ts';
+import { revokeTrustedBrowsers } from './second-factor.ts';
 import { inTransaction, queueMail, type Outcome } from './common.ts';
 import { tooLong, validateNewPassword, NEW_PASSWORD_FIELD } from './new-password.ts';
 
@@ -30,7 +31,15 @@ export async function changePassword(
   if (tooLong(input.password)) return { ok: false, errors: [{ field: NEW_PASSWORD_FIELD, code: 'max-length' }] };
   const now = ctx.clock.now();
   const count = await reserveGuess(ctx.db, user.id, config.lockoutThreshold);
-  const right = count !== undefined && await hasher.verify(user.password_hash, normalisePassword(input.current));
+  let right = false;
+  if (count !== undefined) {
+    try {
+      right = await hasher.verify(user.password_hash, normalisePassword(input.current));
+    } catch (err) {
+      await releaseGuess(ctx.db, user.id); // turned away by a busy hasher: nothing was checked
+      throw err;
+    }
+  }
   if (!right) {
     const locks = count !== undefined && guessLocks(count, { threshold: config.lockoutThreshold });
     await inTransaction(ctx, async (trx) => {
@@ -55,6 +64,7 @@ export async function changePassword(
     await trx.deleteFrom('sessions').where('id', '=', session.id).execute();
     const created = await createSession(trx, user.id, 'full', origin, now, { idleMs: config.sessionIdleTtlMs, maxMs: config.sessionMaxTtlMs });
     const endedOthers = input.endOthers ? await endAllSessions(trx, user.id, created.id) : 0;
+    await revokeTrustedBrowsers(trx, user.id, origin, now, 'password-changed');
     await audit(trx, now, { type: 'password.changed', userId: user.id, origin, details: { via: 'account', endedOthers } });
     if (input.endOthers) await audit(trx, now, { type: 'sessions.ended.others', userId: user.id, origin, details: { count: endedOthers } });
     await queueMail(ctx, trx, user.email, passwordChangedMail(ctx.brand), now);

@@ -8,6 +8,7 @@ import { endAllSessions } from '../store/sessions.ts';
 import type { User } from '../store/schema.ts';
 import { recordIpFailure } from '../store/throttle.ts';
 import { findUserByIdentifier, storePassword } from '../store/users.ts';
+import { revokeTrustedBrowsers } from './second-factor.ts';
 import { inTransaction, queueMail, type Outcome } from './common.ts';
 import { tooLong, validateNewPassword, NEW_PASSWORD_FIELD } from './new-password.ts';
 
@@ -99,6 +100,7 @@ export async function completePasswordReset(
     const wasLocked = user.locked_at !== null;
     await trx.updateTable('users').set({ failed_count: 0, locked_at: null }).where('id', '=', user.id).execute();
     const ended = await endAllSessions(trx, user.id);
+    await revokeTrustedBrowsers(trx, user.id, origin, now, 'password-reset');
     await audit(trx, now, { type: 'password.reset', userId: user.id, origin, details: { sessionsEnded: ended, unlocked: wasLocked } });
     if (wasLocked) await audit(trx, now, { type: 'account.unlocked', userId: user.id, origin, details: { via: 'password-reset' } });
     await queueMail(ctx, trx, user.email, passwordChangedMail(ctx.brand), now);

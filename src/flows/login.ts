@@ -5,11 +5,13 @@ import { accountLockedMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { createSession } from '../store/sessions.ts';
 import { ipFailures, recordIpFailure } from '../store/throttle.ts';
-import { findUserByIdentifier, reserveGuess } from '../store/users.ts';
+import { findUserByIdentifier, releaseGuess, reserveGuess } from '../store/users.ts';
 import { inTransaction, queueMail } from './common.ts';
+import { openChallenge, requiresSecondFactor, trustAtSignIn } from './second-factor.ts';
 
 export type LoginResult =
-  | { ok: true; token: string; scope: 'full' | 'password-change'; userId: string }
+  | { ok: true; next: 'session'; token: string; scope: 'full' | 'password-change'; userId: string; dropTrustCookie: boolean }
+  | { ok: true; next: 'second-factor'; challengeToken: string; userId: string; dropTrustCookie: boolean }
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled' };
 
@@ -19,7 +21,13 @@ const MAX_IDENTIFIER_LENGTH = 254;
  * « Se connecter ». Unknown user, wrong password, locked or disabled account, expired temporary password:
  * the same answer, after the same work (one argon2 verification), so nothing tells them apart.
  */
-export async function login(ctx: Context, identifier: string, password: string, origin: Origin): Promise<LoginResult> {
+export async function login(
+  ctx: Context,
+  identifier: string,
+  password: string,
+  origin: Origin,
+  trustToken?: string,
+): Promise<LoginResult> {
   const { db, config, hasher } = ctx;
   const now = ctx.clock.now();
   const typed = identifier.trim();
@@ -54,7 +62,13 @@ export async function login(ctx: Context, identifier: string, password: string, 
     await hasher.verifyDummy(candidate);
     return fail(user.id, 'locked');
   }
-  const right = await hasher.verify(user.password_hash, candidate);
+  let right: boolean;
+  try {
+    right = await hasher.verify(user.password_hash, candidate);
+  } catch (err) {
+    await releaseGuess(db, user.id); // turned away by a busy hasher: nothing was checked
+    throw err;
+  }
   if (!right) {
     if (guessLocks(count, { threshold: config.lockoutThreshold })) {
       await inTransaction(ctx, async (trx) => {
@@ -73,13 +87,21 @@ export async function login(ctx: Context, identifier: string, password: string, 
   }
   const rehash = hasher.needsRehash(user.password_hash) ? await hasher.hash(candidate) : undefined;
   const scope = user.temp_password_expires_at ? 'password-change' : 'full';
-  const session = await inTransaction(ctx, async (trx) => {
+  const needsSecondFactor = requiresSecondFactor(ctx, user);
+  return inTransaction(ctx, async (trx): Promise<LoginResult> => {
     await trx.updateTable('users')
       .set({ failed_count: 0, ...(rehash ? { password_hash: rehash } : {}) })
       .where('id', '=', user.id).execute();
-    const created = await createSession(trx, user.id, scope, origin, now, { idleMs: config.sessionIdleTtlMs, maxMs: config.sessionMaxTtlMs });
-    await audit(trx, now, { type: 'login.success', userId: user.id, origin, details: { scope, rehashed: Boolean(rehash) } });
-    return created;
+    // Another professional's trust on this browser ends here (seed 004); this user's may spare the code.
+    const trust = await trustAtSignIn(ctx, trx, trustToken, user.id, origin, now);
+    const dropTrustCookie = trust === 'drop-cookie';
+    if (needsSecondFactor && trust !== 'trusted') {
+      const challengeToken = await openChallenge(ctx, trx, user, scope, origin, now);
+      return { ok: true, next: 'second-factor', challengeToken, userId: user.id, dropTrustCookie };
+    }
+    const secondFactor = needsSecondFactor ? 'trusted-browser' : null;
+    const created = await createSession(trx, user.id, scope, origin, now, { idleMs: config.sessionIdleTtlMs, maxMs: config.sessionMaxTtlMs }, secondFactor);
+    await audit(trx, now, { type: 'login.success', userId: user.id, origin, details: { scope, rehashed: Boolean(rehash), ...(secondFactor ? { secondFactor } : {}) } });
+    return { ok: true, next: 'session', token: created.token, scope, userId: user.id, dropTrustCookie };
   });
-  return { ok: true, token: session.token, scope, userId: user.id };
 }

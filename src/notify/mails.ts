@@ -109,3 +109,36 @@ export function accountLockedMail(b: Branding, name: string, attempts: number): 
     after: [`Si vous n'êtes pas à l'origine de ces tentatives, ${supportSentence(b)}`],
   };
 }
+
+export function otpMail(b: Branding, name: string, code: string, ttlMs: number): MailContent {
+  return {
+    subject: `${b.portalName} : votre code de connexion`,
+    greeting: `Bonjour ${name},`,
+    paragraphs: ['Voici le code à usage unique demandé pour terminer votre connexion :'],
+    highlight: { label: 'Code', value: code },
+    after: [
+      `Ce code n'est valable que ${describeDuration(ttlMs)} et une seule fois. Ne le communiquez à personne : le support ne vous le demandera jamais.`,
+      `Si vous n'êtes pas à l'origine de cette connexion, quelqu'un connaît votre mot de passe : changez-le et ${supportSentence(b)}`,
+    ],
+  };
+}
+
+/** Short enough for one SMS (160 GSM characters), the code first for the phone's auto-fill. */
+export function otpSms(b: Branding, code: string, ttlMs: number): string {
+  return `${code} est votre code de connexion ${b.portalName}. Valable ${describeDuration(ttlMs)}. Ne le communiquez à personne.`;
+}
+
+export function phoneCodeSms(b: Branding, code: string, ttlMs: number): string {
+  return `${code} est le code de confirmation de votre téléphone de secours ${b.portalName}. Valable ${describeDuration(ttlMs)}.`;
+}
+
+/** Notice sent when a second-factor method is added or removed, or the backup phone changes. */
+export function securityNoticeMail(b: Branding, name: string, what: string): MailContent {
+  return {
+    subject: `${b.portalName} : modification de la sécurité de votre compte`,
+    greeting: `Bonjour ${name},`,
+    paragraphs: [what],
+    after: [`Si vous n'êtes pas à l'origine de cette modification, ${supportSentence(b)}`],
+    action: { label: 'Mon compte', url: link(b, '/compte') },
+  };
+}

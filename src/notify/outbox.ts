@@ -5,6 +5,7 @@ import { addMs } from '../domain/clock.ts';
 import type { Database } from '../store/schema.ts';
 import type { Db } from '../store/database.ts';
 import type { RenderedMail } from './render.ts';
+import type { SmsTransport } from './sms.ts';
 import type { MailTransport } from './transport.ts';
 
 /**
@@ -19,8 +20,9 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(30_000 * 2 ** Math.max(0, attempts - 1), 3_600_000);
 }
 
-export async function enqueueMail(trx: Kysely<Database>, to: string, mail: RenderedMail, now: Date): Promise<void> {
-  await trx.insertInto('outbox').values({
+/** Returns the outbox row's id, so that a caller can later tell whether that message left. */
+export async function enqueueMail(trx: Kysely<Database>, to: string, mail: RenderedMail, now: Date): Promise<string> {
+  const row = await trx.insertInto('outbox').values({
     channel: 'mail',
     recipient: to,
     subject: mail.subject,
@@ -28,7 +30,21 @@ export async function enqueueMail(trx: Kysely<Database>, to: string, mail: Rende
     body_html: mail.html,
     created_at: now,
     next_attempt_at: now,
-  }).execute();
+  }).returning('id').executeTakeFirstOrThrow();
+  return String(row.id);
+}
+
+export async function enqueueSms(trx: Kysely<Database>, to: string, text: string, now: Date): Promise<string> {
+  const row = await trx.insertInto('outbox').values({
+    channel: 'sms',
+    recipient: to,
+    subject: 'SMS',
+    body_text: text,
+    body_html: null,
+    created_at: now,
+    next_attempt_at: now,
+  }).returning('id').executeTakeFirstOrThrow();
+  return String(row.id);
 }
 
 export interface DeliveryReport {
@@ -48,6 +64,7 @@ export class OutboxWorker {
     private readonly from: string,
     private readonly log: Logger,
     private readonly pollMs = 5_000,
+    private readonly sms?: SmsTransport,
   ) {}
 
   start(): void {
@@ -94,13 +111,18 @@ export class OutboxWorker {
       if (batch.length === 0) return report;
       for (const row of batch) {
         try {
-          await this.transport.send({
-            to: row.recipient,
-            from: this.from,
-            subject: row.subject,
-            text: row.body_text ?? '',
-            html: row.body_html ?? '',
-          });
+          if (row.channel === 'sms') {
+            if (!this.sms) throw new Error('no SMS gateway configured');
+            await this.sms.send(row.recipient, row.body_text ?? '');
+          } else {
+            await this.transport.send({
+              to: row.recipient,
+              from: this.from,
+              subject: row.subject,
+              text: row.body_text ?? '',
+              html: row.body_html ?? '',
+            });
+          }
           await this.db.updateTable('outbox')
             .set({ sent_at: this.clock.now(), body_text: null, body_html: null, last_error: null })
             .where('id', '=', row.id).execute();
@@ -126,7 +148,7 @@ export class OutboxWorker {
     const now = this.clock.now();
     return this.db.transaction().execute(async (trx) => {
       const rows = await trx.selectFrom('outbox')
-        .select(['id', 'recipient', 'subject', 'body_text', 'body_html', 'attempts'])
+        .select(['id', 'channel', 'recipient', 'subject', 'body_text', 'body_html', 'attempts'])
         .where('sent_at', 'is', null)
         .where('next_attempt_at', '<=', now)
         .orderBy('id')

@@ -4,6 +4,7 @@ import { deriveKey } from 'altcha-lib/algorithms/sha';
 import type { Config } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Db } from '../store/database.ts';
+import { cachedSecret } from '../store/secrets.ts';
 import type { Lang } from '../web/i18n.ts';
 
 /**
@@ -131,24 +132,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function createCaptcha(config: Config, db: Db, clock: Clock): CaptchaService {
   const mode = config.captcha;
   const difficulty = config.captchaDifficulty;
-  let keysPromise: Promise<Keys> | null = null;
   let lastPurge = 0;
 
-  /** The secret is made once, by whichever instance comes first; the others read it back. */
-  const keys = (): Promise<Keys> => {
-    keysPromise ??= (async () => {
-      await db.insertInto('settings')
-        .values({ key: CAPTCHA_SECRET_KEY, value: randomBytes(32).toString('hex') })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
-      const row = await db.selectFrom('settings').select('value').where('key', '=', CAPTCHA_SECRET_KEY).executeTakeFirstOrThrow();
-      return deriveKeys(row.value);
-    })().catch((err: unknown) => {
-      keysPromise = null;
-      throw err;
-    });
-    return keysPromise;
-  };
+  const secret = cachedSecret(db, CAPTCHA_SECRET_KEY);
+  const keys = async (): Promise<Keys> => deriveKeys(await secret());
 
   const sign = (k: Keys, id: string, exp: number) =>
     createHmac('sha256', k.token).update(`defi|${mode}|${id}|${exp}`).digest('base64url');

@@ -15,7 +15,20 @@ export type AuditType =
   | 'password.reset'
   | 'identifier.reminder.requested'
   | 'session.ended'
-  | 'sessions.ended.others';
+  | 'sessions.ended.others'
+  | 'second-factor.required'
+  | 'second-factor.code.sent'
+  | 'second-factor.success'
+  | 'second-factor.failure'
+  | 'second-factor.abandoned'
+  | 'second-factor.method.added'
+  | 'second-factor.method.removed'
+  | 'second-factor.reset'
+  | 'trusted-browser.added'
+  | 'trusted-browser.revoked'
+  | 'backup-phone.code.sent'
+  | 'backup-phone.changed'
+  | 'backup-phone.removed';
 
 export interface Origin {
   ip: string;

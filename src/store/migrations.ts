@@ -113,6 +113,104 @@ create table captcha_spent (
 );
 `,
   },
+  {
+    id: '0002-second-factor',
+    up: `
+alter table users add column backup_phone text;
+alter table users add column backup_phone_verified_at timestamptz;
+
+-- A sign-in that passed the password and waits for its second factor. No session exists until it is done.
+create table login_challenges (
+  id uuid primary key,
+  token_hash text not null unique,
+  user_id uuid not null references users(id) on delete cascade,
+  scope text not null,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  method text,
+  code_hash text,
+  code_expires_at timestamptz,
+  code_sent_at timestamptz,
+  code_outbox_id bigint,
+  sends integer not null default 0,
+  failures integer not null default 0,
+  webauthn_challenge text,
+  ip text not null,
+  user_agent text not null
+);
+create index login_challenges_user on login_challenges (user_id);
+
+-- Every code sent, for the caps per user, per address and per phone number.
+create table otp_sends (
+  id bigserial primary key,
+  at timestamptz not null,
+  user_id uuid,
+  ip text not null,
+  channel text not null,
+  recipient text not null
+);
+create index otp_sends_at on otp_sends (at);
+
+create table trusted_browsers (
+  token_hash text primary key,
+  id uuid not null unique,
+  user_id uuid not null references users(id) on delete cascade,
+  family text not null,
+  user_agent text not null,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  last_used_at timestamptz not null
+);
+create index trusted_browsers_user on trusted_browsers (user_id);
+
+create table phone_verifications (
+  user_id uuid primary key references users(id) on delete cascade,
+  phone text not null,
+  code_hash text not null,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  failures integer not null default 0
+);
+
+create table totp_credentials (
+  user_id uuid primary key references users(id) on delete cascade,
+  secret text not null,
+  created_at timestamptz not null,
+  confirmed_at timestamptz,
+  last_step bigint
+);
+
+create table webauthn_credentials (
+  id text primary key,
+  user_id uuid not null references users(id) on delete cascade,
+  public_key text not null,
+  counter bigint not null default 0,
+  transports text[] not null default '{}',
+  name text not null,
+  created_at timestamptz not null,
+  last_used_at timestamptz
+);
+create index webauthn_credentials_user on webauthn_credentials (user_id);
+
+-- A WebAuthn registration under way, bound to the session that started it.
+create table webauthn_registrations (
+  session_id uuid primary key,
+  challenge text not null,
+  expires_at timestamptz not null
+);
+
+create table recovery_codes (
+  id bigserial primary key,
+  user_id uuid not null references users(id) on delete cascade,
+  code_hash text not null,
+  created_at timestamptz not null,
+  used_at timestamptz
+);
+create index recovery_codes_user on recovery_codes (user_id);
+
+alter table sessions add column second_factor text;
+`,
+  },
 ];
 
 export async function migrate(db: Kysely<Database>): Promise<string[]> {

@@ -19,6 +19,9 @@ export interface UsersTable {
   disabled_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** E.164 mobile number used for codes once verified (« Téléphone de secours »). */
+  backup_phone: ColumnType<string | null, string | null | undefined, string | null>;
+  backup_phone_verified_at: NullableTimestamp;
 }
 
 export interface PasswordHistoryTable {
@@ -40,6 +43,8 @@ export interface SessionsTable {
   expires_at: Timestamp;
   ip: string;
   user_agent: string;
+  /** How the second factor was passed ('email', 'sms', 'totp', 'webauthn', 'recovery', 'trusted-browser'), if any. */
+  second_factor: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ResetTokensTable {
@@ -64,7 +69,7 @@ export interface AuditEventsTable {
 
 export interface OutboxTable {
   id: Generated<string>;
-  channel: 'mail';
+  channel: 'mail' | 'sms';
   recipient: string;
   subject: string;
   /** Body parts are erased once delivered: they may carry a temporary password or a link. */
@@ -98,6 +103,90 @@ export interface SettingsTable {
   value: string;
 }
 
+export type SecondFactorMethod = 'email' | 'sms' | 'totp' | 'webauthn' | 'recovery';
+
+export interface LoginChallengesTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  /** The session scope granted once the second factor is passed. */
+  scope: 'full' | 'password-change';
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  method: ColumnType<SecondFactorMethod | null, SecondFactorMethod | null | undefined, SecondFactorMethod | null>;
+  code_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  code_expires_at: NullableTimestamp;
+  code_sent_at: NullableTimestamp;
+  code_outbox_id: ColumnType<string | null, string | null | undefined, string | null>;
+  sends: ColumnType<number, number | undefined, number>;
+  failures: ColumnType<number, number | undefined, number>;
+  webauthn_challenge: ColumnType<string | null, string | null | undefined, string | null>;
+  ip: string;
+  user_agent: string;
+}
+
+export interface OtpSendsTable {
+  id: Generated<string>;
+  at: Timestamp;
+  user_id: string | null;
+  ip: string;
+  channel: 'email' | 'sms';
+  recipient: string;
+}
+
+export interface TrustedBrowsersTable {
+  token_hash: string;
+  id: string;
+  user_id: string;
+  family: string;
+  user_agent: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  last_used_at: Timestamp;
+}
+
+export interface PhoneVerificationsTable {
+  user_id: string;
+  phone: string;
+  code_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  failures: ColumnType<number, number | undefined, number>;
+}
+
+export interface TotpCredentialsTable {
+  user_id: string;
+  secret: string;
+  created_at: Timestamp;
+  confirmed_at: NullableTimestamp;
+  last_step: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface WebauthnCredentialsTable {
+  id: string;
+  user_id: string;
+  public_key: string;
+  counter: ColumnType<string, string | number | undefined, string | number>;
+  transports: ColumnType<string[], string[] | undefined, string[]>;
+  name: string;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+}
+
+export interface WebauthnRegistrationsTable {
+  session_id: string;
+  challenge: string;
+  expires_at: Timestamp;
+}
+
+export interface RecoveryCodesTable {
+  id: Generated<string>;
+  user_id: string;
+  code_hash: string;
+  created_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
 export interface CaptchaSpentTable {
   id: string;
   expires_at: Timestamp;
@@ -105,6 +194,14 @@ export interface CaptchaSpentTable {
 
 export interface Database {
   captcha_spent: CaptchaSpentTable;
+  login_challenges: LoginChallengesTable;
+  otp_sends: OtpSendsTable;
+  trusted_browsers: TrustedBrowsersTable;
+  phone_verifications: PhoneVerificationsTable;
+  totp_credentials: TotpCredentialsTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  webauthn_registrations: WebauthnRegistrationsTable;
+  recovery_codes: RecoveryCodesTable;
   users: UsersTable;
   password_history: PasswordHistoryTable;
   sessions: SessionsTable;
@@ -121,3 +218,4 @@ export type NewUser = Insertable<UsersTable>;
 export type Session = Selectable<SessionsTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;
 export type OutboxMessage = Selectable<OutboxTable>;
+export type LoginChallenge = Selectable<LoginChallengesTable>;

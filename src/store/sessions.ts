@@ -18,6 +18,7 @@ export async function createSession(
   origin: Origin,
   now: Date,
   limits: SessionLimits,
+  secondFactor: string | null = null,
 ): Promise<{ token: string; id: string }> {
   const token = newToken();
   const id = randomUUID();
@@ -31,6 +32,7 @@ export async function createSession(
     expires_at: addMs(now, limits.maxMs),
     ip: origin.ip.slice(0, 64),
     user_agent: origin.userAgent.slice(0, 512),
+    second_factor: secondFactor,
   }).execute();
   return { token, id };
 }

@@ -30,6 +30,18 @@ export async function reserveGuess(db: Kysely<Database>, userId: string, thresho
   return row?.failed_count;
 }
 
+/**
+ * Gives back a reserved guess that was never checked: the hasher turned the request away (busy) before
+ * comparing anything, so it must not count towards the lockout.
+ */
+export async function releaseGuess(db: Kysely<Database>, userId: string): Promise<void> {
+  await db.updateTable('users')
+    .set((eb) => ({ failed_count: eb('failed_count', '-', 1) }))
+    .where('id', '=', userId)
+    .where('failed_count', '>', 0)
+    .execute();
+}
+
 export async function recentHashes(db: Kysely<Database>, userId: string, count: number): Promise<string[]> {
   if (count <= 0) return [];
   const rows = await db.selectFrom('password_history').select('password_hash')

@@ -20,6 +20,7 @@ import { devRoutes } from './routes/dev.ts';
 import { loginRoutes } from './routes/login.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { recoveryRoutes } from './routes/recovery.ts';
+import { secondFactorRoutes } from './routes/second-factor.ts';
 
 export const SESSION_COOKIE = '__Host-sesame';
 export const LANG_COOKIE = 'sesame-lang';
@@ -129,6 +130,7 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
 
   await app.register(loginRoutes);
   await app.register(recoveryRoutes);
+  await app.register(secondFactorRoutes);
   await app.register(accountRoutes);
   await app.register(captchaRoutes);
   await app.register(opsRoutes);

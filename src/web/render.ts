@@ -16,6 +16,8 @@ const FIELD_LABELS: Record<string, MessageKey> = {
   ancien_mot_de_passe: 'password.current',
   email: 'forgotId.email',
   captcha: 'captcha.label',
+  code: '2fa.code',
+  methode: '2fa.choose',
 };
 
 export interface ShownError {
@@ -30,7 +32,7 @@ export function wordErrors(req: FastifyRequest, errors: FieldError[]): ShownErro
     const label = t(FIELD_LABELS[e.field] ?? 'login.identifier');
     const key = `error.${e.code}`;
     const message = isMessageKey(key)
-      ? t(key, { label, min: config.passwordMinLength, max: 512 })
+      ? t(key, { label, min: config.passwordMinLength, max: 512, ...e.vars })
       : t('error.required', { label });
     return { field: e.field, message };
   });

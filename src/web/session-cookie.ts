@@ -4,6 +4,27 @@ import { SESSION_COOKIE } from './app.ts';
 /** `__Host-` prefix: Secure, Path=/, no Domain — the cookie cannot be set or read by a sibling host. */
 const OPTIONS = { path: '/', httpOnly: true, secure: true, sameSite: 'lax' } as const;
 
+/** The sign-in waiting for its second factor: not a session, and useless without the code. */
+export const CHALLENGE_COOKIE = '__Host-sesame-2fa';
+/** « Enregistrer la double authentification pendant 24h »: this browser, this user. */
+export const TRUST_COOKIE = '__Host-sesame-confiance';
+
+export function setChallengeCookie(reply: FastifyReply, token: string): void {
+  reply.setCookie(CHALLENGE_COOKIE, token, OPTIONS);
+}
+
+export function clearChallengeCookie(reply: FastifyReply): void {
+  reply.clearCookie(CHALLENGE_COOKIE, OPTIONS);
+}
+
+export function setTrustCookie(reply: FastifyReply, token: string, ttlMs: number): void {
+  reply.setCookie(TRUST_COOKIE, token, { ...OPTIONS, maxAge: Math.floor(ttlMs / 1000) });
+}
+
+export function clearTrustCookie(reply: FastifyReply): void {
+  reply.clearCookie(TRUST_COOKIE, OPTIONS);
+}
+
 export function setSessionCookie(reply: FastifyReply, token: string): void {
   reply.setCookie(SESSION_COOKIE, token, OPTIONS);
 }

@@ -84,7 +84,8 @@ export async function accountRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { id: string } }>('/compte/sessions/:id/fin', async (req, reply) => {
     if (!requireFull(req, reply)) return reply;
-    await endOwnSession(ctx, req.auth!.user.id, req.params.id, req.origin);
-    return reply.redirect('/compte?ok=session-fin', 303);
+    const ended = await endOwnSession(ctx, req.auth!.user.id, req.params.id, req.origin);
+    // « La session a pris fin » only when one did: another person's session id ends nothing.
+    return reply.redirect(ended ? '/compte?ok=session-fin' : '/compte', 303);
   });
 }

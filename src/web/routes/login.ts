@@ -5,7 +5,8 @@ import { login } from '../../flows/login.ts';
 import { logout } from '../../flows/sessions.ts';
 import { field } from '../form.ts';
 import { renderMessage, renderPage, wordErrors } from '../render.ts';
-import { clearSessionCookie, homeFor, setSessionCookie } from '../session-cookie.ts';
+import { loadChallenge, sendCode } from '../../flows/second-factor.ts';
+import { clearSessionCookie, clearTrustCookie, homeFor, setChallengeCookie, setSessionCookie, TRUST_COOKIE } from '../session-cookie.ts';
 
 export async function loginRoutes(app: FastifyInstance) {
   const { ctx } = app;
@@ -23,11 +24,19 @@ export async function loginRoutes(app: FastifyInstance) {
   app.post('/connexion', async (req, reply) => {
     const identifier = field(req.body, 'identifiant', 300);
     const password = field(req.body, 'mot_de_passe', 4096);
-    const result = await login(ctx, identifier, password, req.origin);
+    const result = await login(ctx, identifier, password, req.origin, req.cookies[TRUST_COOKIE]);
     app.metrics.logins.inc({ outcome: result.ok ? 'success' : result.reason });
     if (result.ok) {
       // The browser may still hold an older session: it ends here, a sign-in always starts afresh.
       if (req.auth) await logout(ctx, req.auth.token, req.origin);
+      if (result.dropTrustCookie) clearTrustCookie(reply);
+      if (result.next === 'second-factor') {
+        setChallengeCookie(reply, result.challengeToken);
+        const open = await loadChallenge(ctx, result.challengeToken);
+        // E-mail only: the code leaves at once, as in seed 003; otherwise the user chooses first.
+        if (open && open.methods.length === 1) await sendCode(ctx, open, 'email', req.origin);
+        return reply.redirect(open && open.methods.length > 1 ? '/verification/choix' : '/verification', 303);
+      }
       setSessionCookie(reply, result.token);
       return reply.redirect(result.scope === 'password-change' ? '/premiere-connexion' : '/compte', 303);
     }

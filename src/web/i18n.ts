@@ -184,6 +184,14 @@ const fr = {
   'audit.backup-phone.code.sent': 'Code de confirmation du téléphone envoyé',
   'audit.backup-phone.changed': 'Téléphone de secours modifié',
   'audit.backup-phone.removed': 'Téléphone de secours supprimé',
+  'account.security': 'Sécurité du compte',
+  'account.security.required': 'Votre compte donne accès à des données sensibles : une authentification à deux facteurs vous est demandée à chaque connexion.',
+  'account.trusted': 'Navigateurs de confiance',
+  'account.trusted.none': 'Aucun navigateur n’est enregistré pour la double authentification.',
+  'account.trusted.since': 'Enregistré le',
+  'account.trusted.until': 'Jusqu’au',
+  'account.trusted.revoke': 'Révoquer les navigateurs de confiance',
+  'account.trusted.revoked': 'Vos navigateurs de confiance ont été révoqués : le code vous sera demandé à la prochaine connexion.',
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -370,6 +378,14 @@ const en: Record<MessageKey, string> = {
   'audit.backup-phone.code.sent': 'Phone confirmation code sent',
   'audit.backup-phone.changed': 'Backup phone changed',
   'audit.backup-phone.removed': 'Backup phone removed',
+  'account.security': 'Account security',
+  'account.security.required': 'Your account gives access to sensitive data: two-factor authentication is asked at every sign-in.',
+  'account.trusted': 'Trusted browsers',
+  'account.trusted.none': 'No browser is remembered for two-factor authentication.',
+  'account.trusted.since': 'Saved on',
+  'account.trusted.until': 'Until',
+  'account.trusted.revoke': 'Revoke trusted browsers',
+  'account.trusted.revoked': 'Your trusted browsers have been revoked: the code will be asked at your next sign-in.',
 };
 
 export type Lang = 'fr' | 'en';

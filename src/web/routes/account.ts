@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { changePassword } from '../../flows/change-password.ts';
 import type { FieldError } from '../../flows/common.ts';
+import { securityOverview } from '../../flows/account-security.ts';
+import { revokeTrustedBrowsers } from '../../flows/second-factor.ts';
 import { endOwnSession } from '../../flows/sessions.ts';
 import { recentEvents } from '../../store/audit.ts';
 import { listSessions } from '../../store/sessions.ts';
 import { checked, field } from '../form.ts';
 import { isMessageKey } from '../i18n.ts';
 import { renderPage, wordErrors } from '../render.ts';
-import { clearSessionCookie, homeFor, setSessionCookie } from '../session-cookie.ts';
+import { clearSessionCookie, clearTrustCookie, homeFor, setSessionCookie } from '../session-cookie.ts';
 import { describeDevice, formatDate } from '../user-agent.ts';
 
 /** « Mon compte »: the record, « Changer mon mot de passe », active sessions, recent activity. */
@@ -41,10 +43,18 @@ export async function accountRoutes(app: FastifyInstance) {
         device: describeDevice(e.user_agent ?? '', req.lang),
       };
     });
+    const security = await securityOverview(ctx, user);
     return renderPage(req, reply, 'account', {
       title: req.t('account.title'),
       sessions,
       activity,
+      security,
+      trusted: security.trustedBrowsers.map((b) => ({
+        id: b.id,
+        device: describeDevice(b.user_agent, req.lang),
+        since: formatDate(b.created_at, req.lang),
+        until: formatDate(b.expires_at, req.lang),
+      })),
       notices: extra.notices ?? [],
       errors: wordErrors(req, extra.errors ?? []),
     }, status);
@@ -58,6 +68,7 @@ export async function accountRoutes(app: FastifyInstance) {
     const others = Number(query.autres);
     if (query.ok === 'mot-de-passe' && Number.isInteger(others) && others > 0) notices.push(req.t('account.changed.others', { count: others }));
     if (query.ok === 'session-fin') notices.push(req.t('account.session.ended'));
+    if (query.ok === 'confiance-revoquee') notices.push(req.t('account.trusted.revoked'));
     return showAccount(req, reply, { notices });
   });
 
@@ -80,6 +91,14 @@ export async function accountRoutes(app: FastifyInstance) {
       return renderPage(req, reply, 'login', { title: req.t('login.title'), failed: req.t('account.locked') }, 403);
     }
     return showAccount(req, reply, { errors: result.errors }, 400);
+  });
+
+  app.post('/compte/navigateurs-de-confiance/revoquer', async (req, reply) => {
+    if (!requireFull(req, reply)) return reply;
+    const now = ctx.clock.now();
+    await ctx.db.transaction().execute((trx) => revokeTrustedBrowsers(trx, req.auth!.user.id, req.origin, now, 'revoked-from-account'));
+    clearTrustCookie(reply);
+    return reply.redirect('/compte?ok=confiance-revoquee#securite', 303);
   });
 
   app.post<{ Params: { id: string } }>('/compte/sessions/:id/fin', async (req, reply) => {

@@ -1,0 +1,30 @@
+import type { Context } from '../context.ts';
+import type { User } from '../store/schema.ts';
+import { listTrustedBrowsers, methodsOf } from './second-factor.ts';
+
+/**
+ * What « Mon compte » shows of the account's security: second-factor methods, backup phone,
+ * trusted browsers. One query per part; each feature adds its own field.
+ */
+export async function securityOverview(ctx: Context, user: User) {
+  const [methods, trustedBrowsers, pendingPhone, totp, passkeys, recoveryLeft] = await Promise.all([
+    methodsOf(ctx.db, user),
+    listTrustedBrowsers(ctx, user.id),
+    ctx.db.selectFrom('phone_verifications').select(['phone', 'expires_at']).where('user_id', '=', user.id).executeTakeFirst(),
+    ctx.db.selectFrom('totp_credentials').select(['confirmed_at', 'created_at']).where('user_id', '=', user.id).executeTakeFirst(),
+    ctx.db.selectFrom('webauthn_credentials').select(['id', 'name', 'created_at', 'last_used_at']).where('user_id', '=', user.id).orderBy('created_at').execute(),
+    ctx.db.selectFrom('recovery_codes').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', user.id).where('used_at', 'is', null).executeTakeFirstOrThrow(),
+  ]);
+  return {
+    methods,
+    requiresSecondFactor: ctx.config.secondFactorRequired === 'all' || user.roles.some((r) => ctx.config.secondFactorRoles.includes(r)),
+    backupPhone: user.backup_phone_verified_at ? user.backup_phone : null,
+    pendingPhone: pendingPhone && pendingPhone.expires_at > ctx.clock.now() ? pendingPhone.phone : null,
+    totpConfirmed: Boolean(totp?.confirmed_at),
+    passkeys,
+    recoveryLeft: Number(recoveryLeft.n),
+    trustedBrowsers,
+  };
+}
+
+export type SecurityOverview = Awaited<ReturnType<typeof securityOverview>>;

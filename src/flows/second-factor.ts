@@ -145,7 +145,9 @@ export async function chooseMethod(ctx: Context, open: OpenChallenge, method: Se
     if (open.challenge.method === method && open.challenge.code_sent_at) return { ok: true };
     return sendCode(ctx, { ...open, challenge: { ...open.challenge, code_sent_at: open.challenge.method === method ? open.challenge.code_sent_at : null } }, method, origin);
   }
-  await ctx.db.updateTable('login_challenges').set({ method }).where('id', '=', open.challenge.id).execute();
+  // A code sent earlier in this attempt stops working: what passes must be the method now chosen.
+  await ctx.db.updateTable('login_challenges').set({ method, code_hash: null, code_expires_at: null })
+    .where('id', '=', open.challenge.id).execute();
   return { ok: true };
 }
 

@@ -72,7 +72,7 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 }
 
 function duration(env: Env, name: string, fallback: string, minMs = 1000): number {
-  const raw = env[name] ?? fallback;
+  const raw = env[name]?.trim() || fallback;
   const ms = parseDuration(raw);
   if (ms === undefined || ms < minMs) {
     throw new ConfigError(name, `doit être une durée comme 30s, 5m, 24h ou 7d (reçu « ${raw} »).`);
@@ -132,6 +132,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const production = env.NODE_ENV === 'production';
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const publicUrl = url(env, 'SESAME_PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:'])!;
+  // The portal's pages live at the root of their host: a path would give links that lead nowhere.
+  if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
+    throw new ConfigError('SESAME_PUBLIC_URL', `doit être une origine sans chemin, comme https://portail.example.fr (reçu « ${publicUrl.toString()} »).`);
+  }
   if (production && publicUrl.protocol !== 'https:') {
     throw new ConfigError('SESAME_PUBLIC_URL', 'doit commencer par https:// en production (les cookies de session sont « Secure »).');
   }

@@ -16,7 +16,8 @@ export function describeDuration(ms: number, lang: 'fr' | 'en' = 'fr'): string {
     : { d: ['day', 'days'], h: ['hour', 'hours'], m: ['minute', 'minutes'], s: ['second', 'seconds'] };
   for (const unit of ['d', 'h', 'm', 's'] as const) {
     const size = UNIT_MS[unit];
-    if (ms >= size && ms % size === 0) {
+    // One day reads « 24 heures » (« valable que 24 heures »), not « 1 jour ».
+    if (ms >= size && ms % size === 0 && !(unit === 'd' && ms === size)) {
       const n = ms / size;
       return `${n} ${words[unit][n > 1 ? 1 : 0]}`;
     }

@@ -34,7 +34,7 @@ export async function createAccount(ctx: Context, input: NewAccount, origin: Ori
   if (!name || name.length > 200) errors.push({ field: 'name', code: 'invalid-name' });
   for (const role of roles) if (!ROLE_PATTERN.test(role)) errors.push({ field: 'role', code: 'invalid-role' });
   if (errors.length > 0) return { ok: false, errors };
-  const temporary = newTemporaryPassword();
+  const temporary = newTemporaryPassword(Math.max(16, ctx.config.passwordMinLength));
   const hash = await ctx.hasher.hash(temporary);
   const now = ctx.clock.now();
   const userId = randomUUID();
@@ -66,7 +66,7 @@ export async function createAccount(ctx: Context, input: NewAccount, origin: Ori
 export async function issueTemporaryPassword(ctx: Context, identifier: string, origin: Origin): Promise<boolean> {
   const user = await findUserByIdentifier(ctx.db, identifier);
   if (!user) return false;
-  const temporary = newTemporaryPassword();
+  const temporary = newTemporaryPassword(Math.max(16, ctx.config.passwordMinLength));
   const hash = await ctx.hasher.hash(temporary);
   const now = ctx.clock.now();
   await inTransaction(ctx, async (trx) => {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Context } from '../context.ts';
 import { createAccount, issueTemporaryPassword, listAccounts, unlockAccount } from '../flows/accounts.ts';
+import { resetSecondFactor } from '../flows/second-factor-reset.ts';
 import { CLI_ORIGIN } from '../store/audit.ts';
 import { migrate } from '../store/migrations.ts';
 
@@ -22,6 +23,9 @@ Commandes :
                                 (deux mails séparés : l'identifiant, puis le mot de passe provisoire)
   user reset IDENTIFIANT        émet un nouveau mot de passe provisoire, envoyé de la même façon
   user unlock IDENTIFIANT       déverrouille un compte bloqué après trop d'échecs
+  user reset-2fa IDENTIFIANT    retire téléphone de secours, application d'authentification, clés d'accès,
+                                codes de secours et navigateurs de confiance ; met fin aux sessions
+                                (il reste le code par e-mail ; un mail prévient l'utilisateur)
   user list                     liste les comptes
 
 Options communes : --help
@@ -31,6 +35,7 @@ const USER_USAGE = {
   create: 'Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…',
   reset: 'Usage : sesame user reset IDENTIFIANT',
   unlock: 'Usage : sesame user unlock IDENTIFIANT',
+  'reset-2fa': "Usage : sesame user reset-2fa IDENTIFIANT\nRetire toutes les méthodes de double authentification du compte sauf l'e-mail (téléphone de secours, application d'authentification, clés d'accès, codes de secours, navigateurs de confiance) et met fin à ses sessions. Un mail prévient l'utilisateur.",
   list: 'Usage : sesame user list',
 } as const;
 
@@ -139,6 +144,27 @@ export async function runCommand(ctx: Context, argv: string[], io: Output): Prom
         return EXIT.refused;
       }
       io.out(outcome === 'unlocked' ? `Compte « ${login} » déverrouillé.` : `Le compte « ${login} » n'était pas verrouillé.`);
+      return EXIT.ok;
+    }
+    case 'reset-2fa': {
+      if (positionals.length !== 1) {
+        io.err(usage);
+        return EXIT.usage;
+      }
+      const login = positionals[0]!;
+      const reset = await resetSecondFactor(ctx, login, CLI_ORIGIN);
+      if (!reset) {
+        io.err(`Aucun compte « ${login} ».`);
+        return EXIT.refused;
+      }
+      const removed = [
+        reset.backupPhone ? 'téléphone de secours' : '',
+        reset.totp ? "application d'authentification" : '',
+        reset.passkeys ? `${reset.passkeys} clé(s) d'accès` : '',
+        reset.recoveryCodes ? `${reset.recoveryCodes} code(s) de secours` : '',
+        reset.trustedBrowsers ? `${reset.trustedBrowsers} navigateur(s) de confiance` : '',
+      ].filter(Boolean);
+      io.out(`Double authentification de « ${reset.login} » réinitialisée : ${removed.length ? `retiré : ${removed.join(', ')}` : 'aucune méthode à retirer'} ; ${reset.sessions} session(s) terminée(s). Il reste le code par e-mail (${reset.email}) ; un mail l'en avertit.`);
       return EXIT.ok;
     }
     case 'list': {

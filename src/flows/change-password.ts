@@ -1,11 +1,11 @@
 import type { Context } from '../context.ts';
-import { guessLocks } from '../domain/lockout.ts';
-import { MAX_PASSWORD_LENGTH, normalisePassword, passwordLength } from '../domain/password-policy.ts';
-import { accountLockedMail, passwordChangedMail } from '../notify/mails.ts';
+import { normalisePassword } from '../domain/password-policy.ts';
+import { passwordChangedMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { createSession, endAllSessions } from '../store/sessions.ts';
 import type { Session, User } from '../store/schema.ts';
-import { releaseGuess, reserveGuess, storePassword } from '../store/users.ts';
+import { storePassword } from '../store/users.ts';
+import { reauthenticate } from './reauthenticate.ts';
 import { revokeTrustedBrowsers } from './second-factor.ts';
 import { inTransaction, queueMail, type Outcome } from './common.ts';
 import { tooLong, validateNewPassword, NEW_PASSWORD_FIELD } from './new-password.ts';
@@ -25,36 +25,10 @@ export async function changePassword(
   origin: Origin,
 ): Promise<Outcome<{ token: string; endedOthers: number }> | { ok: false; locked: true; errors: [] }> {
   const { config, hasher } = ctx;
-  if (!input.current || passwordLength(input.current) > MAX_PASSWORD_LENGTH || !user.password_hash) {
-    return { ok: false, errors: [{ field: CURRENT_PASSWORD_FIELD, code: input.current ? 'wrong-current' : 'required' }] };
-  }
   if (tooLong(input.password)) return { ok: false, errors: [{ field: NEW_PASSWORD_FIELD, code: 'max-length' }] };
+  const reauth = await reauthenticate(ctx, user, input.current, origin, { field: CURRENT_PASSWORD_FIELD, during: 'password-change' });
+  if (!reauth.ok) return reauth.locked ? { ok: false, locked: true, errors: [] } : { ok: false, errors: reauth.errors };
   const now = ctx.clock.now();
-  const count = await reserveGuess(ctx.db, user.id, config.lockoutThreshold);
-  let right = false;
-  if (count !== undefined) {
-    try {
-      right = await hasher.verify(user.password_hash, normalisePassword(input.current));
-    } catch (err) {
-      await releaseGuess(ctx.db, user.id); // turned away by a busy hasher: nothing was checked
-      throw err;
-    }
-  }
-  if (!right) {
-    const locks = count !== undefined && guessLocks(count, { threshold: config.lockoutThreshold });
-    await inTransaction(ctx, async (trx) => {
-      await audit(trx, now, { type: 'login.failure', userId: user.id, origin, details: { reason: 'wrong-current-password', during: 'password-change' } });
-      if (locks) {
-        await trx.updateTable('users').set({ locked_at: now, updated_at: now }).where('id', '=', user.id).execute();
-        await endAllSessions(trx, user.id);
-        await audit(trx, now, { type: 'account.locked', userId: user.id, origin, details: { failures: count } });
-        await queueMail(ctx, trx, user.email, accountLockedMail(ctx.brand, user.display_name, count!), now);
-      }
-    });
-    if (locks || count === undefined) return { ok: false, locked: true, errors: [] };
-    return { ok: false, errors: [{ field: CURRENT_PASSWORD_FIELD, code: 'wrong-current' }] };
-  }
-  await ctx.db.updateTable('users').set({ failed_count: 0 }).where('id', '=', user.id).execute();
   const errors = await validateNewPassword(ctx, user, input.password, input.confirmation);
   if (errors.length > 0) return { ok: false, errors };
   const hash = await hasher.hash(normalisePassword(input.password));

@@ -15,10 +15,13 @@ import { pickLang, translator, type Lang, type Translate } from './i18n.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { renderMessage } from './render.ts';
 import { accountRoutes } from './routes/account.ts';
+import { accountSecondFactorRoutes } from './routes/account-second-factor.ts';
+import { accountPhoneRoutes } from './routes/account-phone.ts';
 import { captchaRoutes } from './routes/captcha.ts';
 import { devRoutes } from './routes/dev.ts';
 import { loginRoutes } from './routes/login.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { recoveryRoutes } from './routes/recovery.ts';
 import { secondFactorRoutes } from './routes/second-factor.ts';
 
@@ -132,6 +135,9 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
   await app.register(recoveryRoutes);
   await app.register(secondFactorRoutes);
   await app.register(accountRoutes);
+  await app.register(passkeyRoutes);
+  await app.register(accountSecondFactorRoutes);
+  await app.register(accountPhoneRoutes);
   await app.register(captchaRoutes);
   await app.register(opsRoutes);
   if (config.devMailbox) await app.register(devRoutes);

@@ -14,6 +14,7 @@ const FIELD_LABELS: Record<string, MessageKey> = {
   nouveau_mot_de_passe: 'password.new',
   confirmation: 'password.confirm',
   ancien_mot_de_passe: 'password.current',
+  mot_de_passe_actuel: 'password.reauth',
   email: 'forgotId.email',
   captcha: 'captcha.label',
   code: '2fa.code',

@@ -60,7 +60,8 @@ export async function startPortal(engine: Engine, env: Record<string, string> = 
   const clock = new ManualClock();
   const ctx = await createContext(config, { clock, hashParams: TEST_HASH_PARAMS, log: pino({ level: 'silent' }) });
   const app = await buildApp(ctx);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  // PORT 0 (the default) picks a free port; a test whose SESAME_PUBLIC_URL names the port passes PORT too.
+  await app.listen({ port: config.port, host: '127.0.0.1' });
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 

@@ -69,6 +69,14 @@ export async function accountRoutes(app: FastifyInstance) {
     if (query.ok === 'mot-de-passe' && Number.isInteger(others) && others > 0) notices.push(req.t('account.changed.others', { count: others }));
     if (query.ok === 'session-fin') notices.push(req.t('account.session.ended'));
     if (query.ok === 'confiance-revoquee') notices.push(req.t('account.trusted.revoked'));
+    if (query.ok === 'cle-ajoutee') notices.push(req.t('passkey.added'));
+    if (query.ok === 'cle-supprimee') notices.push(req.t('passkey.removed'));
+    if (query.ok === 'authentificateur-ajoute') notices.push(req.t('account.totp.added'));
+    if (query.ok === 'authentificateur-retire') notices.push(req.t('account.totp.removed'));
+    if (query.ok === 'codes-de-secours-supprimes') notices.push(req.t('account.recovery.removed'));
+    if (query.ok === 'telephone') notices.push(req.t('backupPhone.confirmed'));
+    if (query.ok === 'telephone-supprime') notices.push(req.t('backupPhone.removed'));
+    if (query.ok === 'telephone-inchange') notices.push(req.t('backupPhone.unchanged'));
     return showAccount(req, reply, { notices });
   });
 

@@ -82,6 +82,7 @@ export async function secondFactorRoutes(app: FastifyInstance) {
     const open = await current(req);
     if (!open) return backToLogin(req, reply, '2fa.expired');
     if (!open.challenge.method && open.methods.length > 1) return reply.redirect('/verification/choix', 303);
+    if (open.challenge.method === 'webauthn') return reply.redirect('/verification/cle', 303);
     return showCode(req, reply, open);
   });
 

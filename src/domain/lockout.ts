@@ -20,3 +20,8 @@ export function guessLocks(countAfterGuess: number, policy: LockoutPolicy): bool
 export function windowStart(now: Date, windowMs: number): Date {
   return new Date(Math.floor(now.getTime() / windowMs) * windowMs);
 }
+
+/** Milliseconds until the current window ends: what a throttled client is told to wait. */
+export function windowRemainingMs(now: Date, windowMs: number): number {
+  return windowStart(now, windowMs).getTime() + windowMs - now.getTime();
+}

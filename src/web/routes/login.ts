@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { describeDuration } from '../../domain/durations.ts';
+import { windowRemainingMs } from '../../domain/lockout.ts';
 import { completeFirstConnection } from '../../flows/first-connection.ts';
 import { login } from '../../flows/login.ts';
 import { logout } from '../../flows/sessions.ts';
@@ -42,8 +43,8 @@ export async function loginRoutes(app: FastifyInstance) {
     }
     const values = { identifiant: identifier.slice(0, 254) };
     if (result.reason === 'throttled') {
-      const minutes = describeDuration(config.ipFailureWindowMs, req.lang);
-      reply.header('Retry-After', String(Math.ceil(config.ipFailureWindowMs / 1000)));
+      const minutes = describeDuration(windowRemainingMs(ctx.clock.now(), config.ipFailureWindowMs), req.lang);
+      reply.header('Retry-After', String(Math.ceil(windowRemainingMs(ctx.clock.now(), config.ipFailureWindowMs) / 1000)));
       return renderPage(req, reply, 'login', { title: req.t('login.title'), values, failed: req.t('login.throttled', { minutes }) }, 429);
     }
     return renderPage(req, reply, 'login', {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeDuration } from '../../domain/durations.ts';
+import { windowRemainingMs } from '../../domain/lockout.ts';
 import { isValidEmail } from '../../domain/identifiers.ts';
 import { isTokenShaped } from '../../domain/tokens.ts';
 import type { FieldError } from '../../flows/common.ts';
@@ -16,11 +17,11 @@ export async function recoveryRoutes(app: FastifyInstance) {
 
   const throttled = async (req: FastifyRequest, reply: FastifyReply, view: string, title: string) => {
     if (await ipFailures(ctx.db, req.origin.ip, ctx.clock.now(), config.ipFailureWindowMs) < config.ipFailureLimit) return false;
-    reply.header('Retry-After', String(Math.ceil(config.ipFailureWindowMs / 1000)));
+    reply.header('Retry-After', String(Math.ceil(windowRemainingMs(ctx.clock.now(), config.ipFailureWindowMs) / 1000)));
     await renderPage(req, reply, view, {
       title,
       captcha: await app.captcha.prepare(req.lang),
-      errors: [{ field: 'captcha', message: req.t('login.throttled', { minutes: describeDuration(config.ipFailureWindowMs, req.lang) }) }],
+      errors: [{ field: 'captcha', message: req.t('login.throttled', { minutes: describeDuration(windowRemainingMs(ctx.clock.now(), config.ipFailureWindowMs), req.lang) }) }],
     }, 429);
     return true;
   };

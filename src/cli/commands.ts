@@ -4,6 +4,8 @@ import { createAccount, issueTemporaryPassword, listAccounts, unlockAccount } fr
 import { resetSecondFactor } from '../flows/second-factor-reset.ts';
 import { CLI_ORIGIN } from '../store/audit.ts';
 import { migrate } from '../store/migrations.ts';
+import { isRight } from '../flows/establishments.ts';
+import { ESTABLISHMENT_USAGE, runEstablishmentCommand, runStaffCommand, STAFF_USAGE } from './establishment-commands.ts';
 
 export interface Output {
   out(line: string): void;
@@ -18,21 +20,28 @@ export const USAGE = `Usage : sesame <commande> [options]
 Commandes :
   serve                         démarre le portail (c'est ce que fait « npm start »)
   migrate                       crée ou met à jour le schéma de la base
-  user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…
+  user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--establishment ID --role DROIT]…
                                 crée un compte avec un mot de passe provisoire envoyé par mail
-                                (deux mails séparés : l'identifiant, puis le mot de passe provisoire)
+                                (deux mails séparés : l'identifiant, puis le mot de passe provisoire) ;
+                                avec --establishment, --role donne des droits sur cet établissement
+                                (admin, patient-data, member) ; sans, des rôles globaux
   user reset IDENTIFIANT        émet un nouveau mot de passe provisoire, envoyé de la même façon
   user unlock IDENTIFIANT       déverrouille un compte bloqué après trop d'échecs
   user reset-2fa IDENTIFIANT    retire téléphone de secours, application d'authentification, clés d'accès,
                                 codes de secours et navigateurs de confiance ; met fin aux sessions
                                 (il reste le code par e-mail ; un mail prévient l'utilisateur)
   user list                     liste les comptes
+  establishment create --name NOM [--finess NUMÉRO]
+                                crée un établissement et affiche son identifiant
+  establishment list            liste les établissements
+  platform-admin IDENTIFIANT    donne le rôle d'administrateur de la plateforme
+  support IDENTIFIANT           donne le rôle de support technique
 
 Options communes : --help
 Les réglages viennent des variables d'environnement (voir README.md).`;
 
 const USER_USAGE = {
-  create: 'Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…',
+  create: 'Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--establishment ID] [--role ROLE]…',
   reset: 'Usage : sesame user reset IDENTIFIANT',
   unlock: 'Usage : sesame user unlock IDENTIFIANT',
   'reset-2fa': "Usage : sesame user reset-2fa IDENTIFIANT\nRetire toutes les méthodes de double authentification du compte sauf l'e-mail (téléphone de secours, application d'authentification, clés d'accès, codes de secours, navigateurs de confiance) et met fin à ses sessions. Un mail prévient l'utilisateur.",
@@ -47,19 +56,22 @@ export function helpFor(argv: string[]): string | undefined {
   const [group, action] = argv;
   const wantsHelp = argv.some((a) => HELP_FLAGS.includes(a));
   if (group === 'migrate') return wantsHelp ? MIGRATE_USAGE : undefined;
+  if (group === 'establishment' && wantsHelp) return action === 'create' || action === 'list' ? ESTABLISHMENT_USAGE[action] : `${ESTABLISHMENT_USAGE.create}\n${ESTABLISHMENT_USAGE.list}`;
+  if ((group === 'platform-admin' || group === 'support') && wantsHelp) return STAFF_USAGE[group];
   if (group !== 'user') return undefined;
   if (action === 'help' || HELP_FLAGS.includes(action ?? '')) return USAGE;
   if (wantsHelp && action && action in USER_USAGE) return USER_USAGE[action as keyof typeof USER_USAGE];
   return undefined;
 }
 
-const FIELD_NAMES: Record<string, string> = { login: '--login', email: '--email', name: '--name', role: '--role' };
+const FIELD_NAMES: Record<string, string> = { login: '--login', email: '--email', name: '--name', role: '--role', establishment: '--establishment' };
 const CODE_TEXT: Record<string, string> = {
   'invalid-login': "n'est pas un identifiant valide (2 à 63 caractères : lettres minuscules, chiffres, « . », « _ » ou « - »)",
   'invalid-email': "n'est pas une adresse e-mail valide",
   'invalid-name': 'doit contenir un nom (200 caractères au plus)',
   'invalid-role': "n'est pas un rôle valide (lettres minuscules, chiffres et « - »)",
   'login-taken': 'est déjà utilisé par un autre compte',
+  'unknown-establishment': "ne désigne aucun établissement (voir sesame establishment list)",
   'email-taken': 'est déjà utilisée par un autre compte',
 };
 
@@ -76,6 +88,8 @@ export async function runCommand(ctx: Context, argv: string[], io: Output): Prom
     io.out(ran.length ? `Migrations appliquées : ${ran.join(', ')}` : 'Le schéma est à jour.');
     return EXIT.ok;
   }
+  if (group === 'establishment') return runEstablishmentCommand(ctx, action, rest, io);
+  if (group === 'platform-admin' || group === 'support') return runStaffCommand(ctx, group, argv.slice(1), io);
   if (group !== 'user') {
     io.err(`Commande inconnue : ${group ?? '(aucune)'}\n\n${USAGE}`);
     return EXIT.usage;
@@ -92,7 +106,7 @@ export async function runCommand(ctx: Context, argv: string[], io: Output): Prom
       allowPositionals: true,
       options: {
         login: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' },
-        role: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+        role: { type: 'string', multiple: true }, establishment: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     });
@@ -112,10 +126,22 @@ export async function runCommand(ctx: Context, argv: string[], io: Output): Prom
         io.err(`${missing.length ? `Option manquante : ${missing.map((m) => `--${m}`).join(', ')}` : `Argument inattendu : ${positionals.join(' ')}`}\n${usage}`);
         return EXIT.usage;
       }
-      const result = await createAccount(ctx, { login: values.login!, email: values.email!, name: values.name!, roles: values.role ?? [] }, CLI_ORIGIN);
+      const establishmentId = values.establishment;
+      const wrongRight = establishmentId ? (values.role ?? []).find((r) => !isRight(r)) : undefined;
+      if (wrongRight !== undefined) {
+        io.err(`--role « ${wrongRight} » n'est pas un droit d'établissement (admin, patient-data ou member).`);
+        return EXIT.refused;
+      }
+      const result = await createAccount(ctx, {
+        login: values.login!, email: values.email!, name: values.name!,
+        ...(establishmentId
+          ? { establishment: { id: establishmentId, rights: (values.role ?? ['member']).filter(isRight) } }
+          : { roles: values.role ?? [] }),
+      }, CLI_ORIGIN);
       if (!result.ok) {
         for (const e of result.errors) {
-          const shown = e.field === 'login' ? values.login : e.field === 'email' ? values.email : e.field === 'name' ? values.name : (values.role ?? []).join(', ');
+          const shown = e.field === 'login' ? values.login : e.field === 'email' ? values.email : e.field === 'name' ? values.name
+            : e.field === 'establishment' ? values.establishment : (values.role ?? []).join(', ');
           io.err(`${FIELD_NAMES[e.field] ?? e.field} « ${shown} » ${CODE_TEXT[e.code] ?? e.code}.`);
         }
         return EXIT.refused;

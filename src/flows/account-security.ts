@@ -1,7 +1,7 @@
 import type { Context } from '../context.ts';
 import { maskPhone } from '../domain/masking.ts';
 import type { User } from '../store/schema.ts';
-import { listTrustedBrowsers, methodsOf } from './second-factor.ts';
+import { listTrustedBrowsers, methodsOf, requiresSecondFactor } from './second-factor.ts';
 
 /**
  * What « Mon compte » shows of the account's security: second-factor methods, backup phone,
@@ -18,7 +18,7 @@ export async function securityOverview(ctx: Context, user: User) {
   ]);
   return {
     methods,
-    requiresSecondFactor: ctx.config.secondFactorRequired === 'all' || user.roles.some((r) => ctx.config.secondFactorRoles.includes(r)),
+    requiresSecondFactor: await requiresSecondFactor(ctx, user),
     /** Masked (« +33 6 •• •• •• 78 »): what the page shows of the backup phone and of a number awaiting its code. */
     backupPhone: user.backup_phone_verified_at && user.backup_phone ? maskPhone(user.backup_phone) : null,
     pendingPhone: pendingPhone && pendingPhone.expires_at > ctx.clock.now() ? maskPhone(pendingPhone.phone) : null,

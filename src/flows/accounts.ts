@@ -5,9 +5,11 @@ import { isValidEmail, isValidLogin, normaliseEmail, normaliseLogin } from '../d
 import { newTemporaryPassword } from '../domain/tokens.ts';
 import { identifierMail, temporaryPasswordMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
+import type { RightName } from '../store/schema.ts';
 import { endAllSessions } from '../store/sessions.ts';
 import { clearLockout, findUserByIdentifier, storePassword } from '../store/users.ts';
 import { revokeTrustedBrowsers } from './second-factor.ts';
+import { findEstablishment, grantRights } from './establishments.ts';
 import { inTransaction, queueMail, type Outcome } from './common.ts';
 
 export interface NewAccount {
@@ -15,6 +17,8 @@ export interface NewAccount {
   email: string;
   name: string;
   roles?: string[];
+  /** Rights on one establishment, granted in the same transaction as the account. */
+  establishment?: { id: string; rights: RightName[] };
 }
 
 const ROLE_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
@@ -50,11 +54,18 @@ export async function createAccount(ctx: Context, input: NewAccount, origin: Ori
         ]),
       };
     }
+    // Every check before the first write: a refusal must leave nothing behind.
+    if (input.establishment) {
+      if (!(await findEstablishment(trx, input.establishment.id))) {
+        return { ok: false as const, errors: [{ field: 'establishment', code: 'unknown-establishment' }] };
+      }
+    }
     await trx.insertInto('users').values({
       id: userId, login, email, display_name: name, roles, created_at: now, updated_at: now,
     }).execute();
     await storePassword(trx, userId, hash, now, { temporaryUntil: addMs(now, ctx.config.tempPasswordTtlMs), keep: ctx.config.passwordHistory });
     await audit(trx, now, { type: 'account.created', userId, origin, details: { roles } });
+    if (input.establishment) await grantRights(trx, userId, input.establishment.id, input.establishment.rights, now, origin);
     await audit(trx, now, { type: 'password.temporary.issued', userId, origin, details: { reason: 'created' } });
     await queueMail(ctx, trx, email, identifierMail(ctx.brand, name, login, 'created'), now);
     await queueMail(ctx, trx, email, temporaryPasswordMail(ctx.brand, name, temporary, ctx.config.tempPasswordTtlMs, 'created'), now);

@@ -87,7 +87,7 @@ export async function login(
   }
   const rehash = hasher.needsRehash(user.password_hash) ? await hasher.hash(candidate) : undefined;
   const scope = user.temp_password_expires_at ? 'password-change' : 'full';
-  const needsSecondFactor = requiresSecondFactor(ctx, user);
+  const needsSecondFactor = await requiresSecondFactor(ctx, user);
   return inTransaction(ctx, async (trx): Promise<LoginResult> => {
     await trx.updateTable('users')
       .set({ failed_count: 0, ...(rehash ? { password_hash: rehash } : {}) })

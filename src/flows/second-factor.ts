@@ -10,6 +10,7 @@ import { enqueueSms } from '../notify/outbox.ts';
 import { renderMail } from '../notify/render.ts';
 import { enqueueMail } from '../notify/outbox.ts';
 import { audit, type Origin } from '../store/audit.ts';
+import { effectiveRoles } from './establishments.ts';
 import type { Database, LoginChallenge, SecondFactorMethod, User } from '../store/schema.ts';
 import { cachedSecret } from '../store/secrets.ts';
 import { createSession } from '../store/sessions.ts';
@@ -34,8 +35,17 @@ export async function pepper(ctx: Context): Promise<Buffer> {
   return Buffer.from(await get(), 'hex');
 }
 
-export function requiresSecondFactor(ctx: Context, user: Pick<User, 'roles'>): boolean {
-  return ctx.config.secondFactorRequired === 'all' || user.roles.some((r) => ctx.config.secondFactorRoles.includes(r));
+/** The platform's own staff always pass a second factor, whatever SESAME_2FA_ROLES says. */
+const ALWAYS_SECOND_FACTOR = ['platform-admin', 'support'];
+
+/**
+ * Whether this user must pass a second factor: everyone with SESAME_2FA_REQUIRED=all; otherwise holders
+ * of a role in SESAME_2FA_ROLES, globally or as a right in any establishment, and the platform's staff.
+ */
+export async function requiresSecondFactor(ctx: Context, user: Pick<User, 'id' | 'roles'>): Promise<boolean> {
+  if (ctx.config.secondFactorRequired === 'all') return true;
+  const roles = await effectiveRoles(ctx.db, user);
+  return roles.some((r) => ctx.config.secondFactorRoles.includes(r) || ALWAYS_SECOND_FACTOR.includes(r));
 }
 
 /** The methods a user can pass the second factor with, e-mail first as in the seeds. */

@@ -28,7 +28,10 @@ export type AuditType =
   | 'trusted-browser.revoked'
   | 'backup-phone.code.sent'
   | 'backup-phone.changed'
-  | 'backup-phone.removed';
+  | 'backup-phone.removed'
+  | 'establishment.created'
+  | 'rights.granted'
+  | 'staff-role.granted';
 
 export interface Origin {
   ip: string;
@@ -40,6 +43,8 @@ export const CLI_ORIGIN: Origin = { ip: 'cli', userAgent: 'sesame-cli' };
 export interface AuditInput {
   type: AuditType;
   userId?: string | null;
+  actorId?: string | null;
+  establishmentId?: string | null;
   subject?: string | null;
   origin: Origin;
   details?: Record<string, unknown>;
@@ -54,6 +59,8 @@ export async function audit(db: Kysely<Database>, now: Date, event: AuditInput):
     ip: event.origin.ip.slice(0, 64),
     user_agent: event.origin.userAgent.slice(0, 512),
     details: JSON.stringify(event.details ?? {}),
+    actor_id: event.actorId ?? null,
+    establishment_id: event.establishmentId ?? null,
   }).execute();
 }
 

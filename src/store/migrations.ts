@@ -211,7 +211,68 @@ create index recovery_codes_user on recovery_codes (user_id);
 alter table sessions add column second_factor text;
 `,
   },
+  {
+    id: '0003-establishments',
+    up: `
+create table establishments (
+  id uuid primary key,
+  name text not null,
+  finess text unique,
+  status text not null default 'active' check (status in ('active', 'closed')),
+  created_at timestamptz not null,
+  updated_at timestamptz not null
+);
+
+-- Rights are held per establishment: admin manages its users, patient-data uses tools with patient data.
+create table user_rights (
+  user_id uuid not null references users(id) on delete cascade,
+  establishment_id uuid not null references establishments(id) on delete cascade,
+  right_name text not null check (right_name in ('admin', 'patient-data', 'member')),
+  granted_at timestamptz not null,
+  granted_by uuid,
+  primary key (user_id, establishment_id, right_name)
+);
+create index user_rights_establishment on user_rights (establishment_id);
+
+alter table audit_events add column actor_id uuid;
+alter table audit_events add column establishment_id uuid;
+create index audit_events_establishment on audit_events (establishment_id, at desc);
+
+-- The audit log is append-only: no code path updates or deletes it, and the database refuses it too.
+-- Only the retention purge may delete, inside a transaction that says so (set local sesame.audit_purge).
+create function sesame_audit_append_only() returns trigger language plpgsql as $fn$
+begin
+  if tg_op = 'DELETE' and current_setting('sesame.audit_purge', true) = 'on' then
+    return old;
+  end if;
+  raise exception 'audit_events is append-only (% refused)', tg_op;
+end
+$fn$;
+create trigger audit_events_append_only before update or delete on audit_events
+  for each row execute function sesame_audit_append_only();
+`,
+  },
 ];
+
+/** Splits a script at the semicolons that end a line, leaving dollar-quoted bodies ($fn$ … $fn$) whole. */
+export function splitStatements(script: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  let quote: string | null = null;
+  for (const line of script.split('\n')) {
+    current += line + '\n';
+    for (const tag of line.match(/\$[A-Za-z_]*\$/g) ?? []) {
+      if (quote === null) quote = tag;
+      else if (tag === quote) quote = null;
+    }
+    if (quote === null && /;\s*$/.test(line)) {
+      statements.push(current.trim().replace(/;$/, ''));
+      current = '';
+    }
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements.filter(Boolean);
+}
 
 export async function migrate(db: Kysely<Database>): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
@@ -224,7 +285,7 @@ export async function migrate(db: Kysely<Database>): Promise<string[]> {
     for (const migration of MIGRATIONS) {
       if (applied.has(migration.id)) continue;
       // One statement at a time: PGlite's extended protocol takes a single command per query.
-      for (const statement of migration.up.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean)) {
+      for (const statement of splitStatements(migration.up)) {
         await sql.raw(statement).execute(trx);
       }
       await sql`insert into sesame_migrations (id) values (${migration.id})`.execute(trx);

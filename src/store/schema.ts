@@ -65,6 +65,9 @@ export interface AuditEventsTable {
   ip: string | null;
   user_agent: string | null;
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  /** Who acted, when not the subject themself (an administrator, a support agent). */
+  actor_id: ColumnType<string | null, string | null | undefined, string | null>;
+  establishment_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface OutboxTable {
@@ -187,12 +190,33 @@ export interface RecoveryCodesTable {
   used_at: NullableTimestamp;
 }
 
+export type RightName = 'admin' | 'patient-data' | 'member';
+
+export interface EstablishmentsTable {
+  id: string;
+  name: string;
+  finess: string | null;
+  status: ColumnType<'active' | 'closed', 'active' | 'closed' | undefined, 'active' | 'closed'>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface UserRightsTable {
+  user_id: string;
+  establishment_id: string;
+  right_name: RightName;
+  granted_at: Timestamp;
+  granted_by: string | null;
+}
+
 export interface CaptchaSpentTable {
   id: string;
   expires_at: Timestamp;
 }
 
 export interface Database {
+  establishments: EstablishmentsTable;
+  user_rights: UserRightsTable;
   captcha_spent: CaptchaSpentTable;
   login_challenges: LoginChallengesTable;
   otp_sends: OtpSendsTable;
@@ -219,3 +243,4 @@ export type Session = Selectable<SessionsTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;
 export type OutboxMessage = Selectable<OutboxTable>;
 export type LoginChallenge = Selectable<LoginChallengesTable>;
+export type Establishment = Selectable<EstablishmentsTable>;

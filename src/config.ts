@@ -50,6 +50,11 @@ export interface Config {
   smsToken: string | undefined;
   /** SMS land in the development mailbox when no gateway is set and not in production. */
   devSms: boolean;
+  invitationTtlMs: number;
+  /** Audit events older than this are removed by `sesame audit purge`. */
+  auditRetentionMs: number;
+  /** Mail the user at each sign-in from a browser not seen before. */
+  newBrowserMail: boolean;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +122,14 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   const raw = (env[name] ?? fallback).trim() as T;
   if (!allowed.includes(raw)) throw new ConfigError(name, `doit valoir ${allowed.join(' ou ')} (reçu « ${raw} »).`);
   return raw;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (['1', 'true', 'yes', 'oui', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'non', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `doit valoir true ou false (reçu « ${env[name]} »).`);
 }
 
 function roleList(env: Env, name: string, fallback: string): string[] {
@@ -200,5 +213,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     smsUrl: sms?.toString(),
     smsToken: env.SESAME_SMS_TOKEN?.trim() || undefined,
     devSms: !sms && !production,
+    invitationTtlMs: duration(env, 'SESAME_INVITATION_TTL', '7d'),
+    auditRetentionMs: duration(env, 'SESAME_AUDIT_RETENTION', '365d', 86_400_000),
+    newBrowserMail: boolean(env, 'SESAME_NEW_BROWSER_MAIL', true),
   };
 }

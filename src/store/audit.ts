@@ -31,7 +31,25 @@ export type AuditType =
   | 'backup-phone.removed'
   | 'establishment.created'
   | 'rights.granted'
-  | 'staff-role.granted';
+  | 'staff-role.granted'
+  | 'invitation.sent'
+  | 'invitation.resent'
+  | 'invitation.cancelled'
+  | 'invitation.accepted'
+  | 'rights.changed'
+  | 'rights.revoked'
+  | 'account.removed-from-establishment'
+  | 'account.deleted'
+  | 'account.disabled'
+  | 'account.enabled'
+  | 'support.request.created'
+  | 'support.request.handled'
+  | 'support.action'
+  | 'api-token.created'
+  | 'api-token.revoked'
+  | 'audit.exported'
+  | 'audit.purged'
+  | 'login.new-browser';
 
 export interface Origin {
   ip: string;

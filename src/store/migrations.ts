@@ -252,6 +252,68 @@ create trigger audit_events_append_only before update or delete on audit_events
   for each row execute function sesame_audit_append_only();
 `,
   },
+  {
+    id: '0004-administration',
+    up: `
+-- « Envoyer l'invitation »: a single-use link to join an establishment with given rights.
+create table invitations (
+  id uuid primary key,
+  token_hash text not null unique,
+  email text not null,
+  name text not null,
+  user_id uuid references users(id) on delete cascade,
+  establishment_id uuid not null references establishments(id) on delete cascade,
+  rights text[] not null,
+  invited_by uuid,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  sent_at timestamptz not null,
+  accepted_at timestamptz,
+  cancelled_at timestamptz
+);
+create index invitations_establishment on invitations (establishment_id);
+create index invitations_email on invitations (email);
+
+-- Requests from the public pages that support handles: « Identifiant oublié », « Ce n'était pas moi ».
+create table support_requests (
+  id uuid primary key,
+  kind text not null check (kind in ('forgotten-identifier', 'not-me', 'other')),
+  created_at timestamptz not null,
+  email text,
+  user_id uuid references users(id) on delete set null,
+  message text not null default '',
+  ip text not null,
+  user_agent text not null,
+  handled_at timestamptz,
+  handled_by uuid,
+  resolution text
+);
+create index support_requests_open on support_requests (created_at) where handled_at is null;
+
+-- API tokens for /api/v1, made by a platform admin, scoped to establishments, revocable.
+create table api_tokens (
+  id uuid primary key,
+  token_hash text not null unique,
+  name text not null,
+  created_by uuid,
+  establishment_ids uuid[] not null,
+  created_at timestamptz not null,
+  last_used_at timestamptz,
+  revoked_at timestamptz
+);
+
+-- Browsers a user has signed in from (a long-lived random device cookie, stored hashed): a sign-in from
+-- one not seen before is announced by mail.
+create table known_browsers (
+  user_id uuid not null references users(id) on delete cascade,
+  device_hash text not null,
+  user_agent text not null,
+  first_seen_at timestamptz not null,
+  last_seen_at timestamptz not null,
+  primary key (user_id, device_hash)
+);
+`,
+  },
 ];
 
 /** Splits a script at the semicolons that end a line, leaving dollar-quoted bodies ($fn$ … $fn$) whole. */

@@ -209,12 +209,66 @@ export interface UserRightsTable {
   granted_by: string | null;
 }
 
+export interface InvitationsTable {
+  id: string;
+  token_hash: string;
+  email: string;
+  name: string;
+  /** Set when an existing account is invited (« Utilisateur existant ») or once a new one accepted. */
+  user_id: string | null;
+  establishment_id: string;
+  rights: ColumnType<RightName[], RightName[], RightName[]>;
+  invited_by: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  sent_at: Timestamp;
+  accepted_at: NullableTimestamp;
+  cancelled_at: NullableTimestamp;
+}
+
+export interface SupportRequestsTable {
+  id: string;
+  kind: 'forgotten-identifier' | 'not-me' | 'other';
+  created_at: Timestamp;
+  email: string | null;
+  user_id: string | null;
+  message: ColumnType<string, string | undefined, string>;
+  ip: string;
+  user_agent: string;
+  handled_at: NullableTimestamp;
+  handled_by: string | null;
+  resolution: string | null;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  token_hash: string;
+  name: string;
+  created_by: string | null;
+  establishment_ids: string[];
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface KnownBrowsersTable {
+  user_id: string;
+  device_hash: string;
+  user_agent: string;
+  first_seen_at: Timestamp;
+  last_seen_at: Timestamp;
+}
+
 export interface CaptchaSpentTable {
   id: string;
   expires_at: Timestamp;
 }
 
 export interface Database {
+  invitations: InvitationsTable;
+  support_requests: SupportRequestsTable;
+  api_tokens: ApiTokensTable;
+  known_browsers: KnownBrowsersTable;
   establishments: EstablishmentsTable;
   user_rights: UserRightsTable;
   captcha_spent: CaptchaSpentTable;

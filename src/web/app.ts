@@ -6,6 +6,7 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
 import type { Context } from '../context.ts';
 import { createCaptcha, type CaptchaService } from '../security/captcha.ts';
+import { effectiveRoles } from '../flows/establishments.ts';
 import { HasherBusyError } from '../security/hasher.ts';
 import type { Origin } from '../store/audit.ts';
 import type { Session, User } from '../store/schema.ts';
@@ -41,6 +42,8 @@ declare module 'fastify' {
     t: Translate;
     origin: Origin;
     auth: { session: Session; user: User; token: string } | null;
+    /** Global roles and establishment rights of the signed-in user (empty when signed out). */
+    roles: string[];
   }
 }
 
@@ -69,6 +72,7 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
   app.decorateRequest('t', null as unknown as Translate);
   app.decorateRequest('origin', null as unknown as Origin);
   app.decorateRequest('auth', null);
+  app.decorateRequest('roles', null as unknown as string[]);
 
   await app.register(fastifyCookie);
   await app.register(fastifyFormbody, { bodyLimit: BODY_LIMIT });
@@ -97,6 +101,7 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
       const found = await resolveSession(ctx.db, token, ctx.clock.now(), { idleMs: config.sessionIdleTtlMs, maxMs: config.sessionMaxTtlMs });
       req.auth = found ? { ...found, token } : null;
     }
+    req.roles = req.auth?.session.scope === 'full' ? await effectiveRoles(ctx.db, req.auth.user) : [];
   });
 
   // Every POST carries the form's CSRF token: checked once here rather than route by route.

@@ -294,6 +294,10 @@ const fr = {
   'recovery.shown.list': 'Vos codes de secours',
   'recovery.shown.use': 'À la connexion, choisissez « Code de secours » et saisissez l’un de ces codes. Chacun ne sert qu’une fois.',
   'recovery.shown.done': 'J’ai mis mes codes en lieu sûr : retour à « Mon compte »',
+  'nav.users': 'Ajouter et gérer des utilisateurs',
+  'nav.support': 'Support',
+  'nav.audit': 'Journal d’audit',
+  'nav.establishments': 'Établissements',
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -590,6 +594,10 @@ const en: Record<MessageKey, string> = {
   'recovery.shown.list': 'Your recovery codes',
   'recovery.shown.use': 'At sign-in, choose “Recovery code” and enter one of these codes. Each works once.',
   'recovery.shown.done': 'I have put my codes somewhere safe: back to “My account”',
+  'nav.users': 'Add and manage users',
+  'nav.support': 'Support',
+  'nav.audit': 'Audit log',
+  'nav.establishments': 'Establishments',
 };
 
 export type Lang = 'fr' | 'en';

@@ -60,6 +60,11 @@ export function renderPage(
     supportPhone: ctx.config.supportPhone,
     user: req.auth?.user,
     fullSession: req.auth?.session.scope === 'full',
+    nav: {
+      admin: (req.roles ?? []).includes('admin'),
+      support: (req.roles ?? []).includes('support'),
+      platformAdmin: (req.roles ?? []).includes('platform-admin'),
+    },
     csrf: reply.generateCsrf(),
     policy: {
       minLength: ctx.config.passwordMinLength,

@@ -5,6 +5,9 @@ import { resetSecondFactor } from '../flows/second-factor-reset.ts';
 import { CLI_ORIGIN } from '../store/audit.ts';
 import { migrate } from '../store/migrations.ts';
 import { isRight } from '../flows/establishments.ts';
+import { API_TOKEN_HELP, API_TOKEN_USAGE, runApiTokenCommand } from './api-commands.ts';
+import { IMPORT_USAGE, runImportCommand } from './import-command.ts';
+import { auditHelp, runAuditCommand } from './audit-commands.ts';
 import { ESTABLISHMENT_USAGE, runEstablishmentCommand, runStaffCommand, STAFF_USAGE } from './establishment-commands.ts';
 
 export interface Output {
@@ -31,11 +34,20 @@ Commandes :
                                 codes de secours et navigateurs de confiance ; met fin aux sessions
                                 (il reste le code par e-mail ; un mail prévient l'utilisateur)
   user list                     liste les comptes
+  user import FICHIER.csv --establishment ID
+                                importe des comptes (en-tête nom,email,droits) ; tout est vérifié d'abord
+  api-token create --name NOM --establishment ID [--establishment ID]…
+                                crée un jeton pour l'API /api/v1 (affiché une seule fois)
+  api-token list | api-token revoke ID
+                                liste ou révoque les jetons de l'API
   establishment create --name NOM [--finess NUMÉRO]
                                 crée un établissement et affiche son identifiant
   establishment list            liste les établissements
   platform-admin IDENTIFIANT    donne le rôle d'administrateur de la plateforme
   support IDENTIFIANT           donne le rôle de support technique
+  audit export [--from AAAA-MM-JJ] [--to AAAA-MM-JJ] [--user IDENTIFIANT] [--type TYPE] [--output FICHIER]
+                                exporte le journal d'audit en CSV (sortie standard par défaut)
+  audit purge [--dry-run]       supprime les événements plus anciens que SESAME_AUDIT_RETENTION
 
 Options communes : --help
 Les réglages viennent des variables d'environnement (voir README.md).`;
@@ -56,8 +68,11 @@ export function helpFor(argv: string[]): string | undefined {
   const [group, action] = argv;
   const wantsHelp = argv.some((a) => HELP_FLAGS.includes(a));
   if (group === 'migrate') return wantsHelp ? MIGRATE_USAGE : undefined;
+  if (group === 'audit' && wantsHelp) return auditHelp(action);
   if (group === 'establishment' && wantsHelp) return action === 'create' || action === 'list' ? ESTABLISHMENT_USAGE[action] : `${ESTABLISHMENT_USAGE.create}\n${ESTABLISHMENT_USAGE.list}`;
   if ((group === 'platform-admin' || group === 'support') && wantsHelp) return STAFF_USAGE[group];
+  if (group === 'api-token' && wantsHelp) return action && action in API_TOKEN_USAGE ? API_TOKEN_USAGE[action as keyof typeof API_TOKEN_USAGE] : API_TOKEN_HELP;
+  if (group === 'user' && action === 'import' && wantsHelp) return IMPORT_USAGE;
   if (group !== 'user') return undefined;
   if (action === 'help' || HELP_FLAGS.includes(action ?? '')) return USAGE;
   if (wantsHelp && action && action in USER_USAGE) return USER_USAGE[action as keyof typeof USER_USAGE];
@@ -89,7 +104,10 @@ export async function runCommand(ctx: Context, argv: string[], io: Output): Prom
     return EXIT.ok;
   }
   if (group === 'establishment') return runEstablishmentCommand(ctx, action, rest, io);
+  if (group === 'audit') return runAuditCommand(ctx, action, rest, io);
   if (group === 'platform-admin' || group === 'support') return runStaffCommand(ctx, group, argv.slice(1), io);
+  if (group === 'api-token') return runApiTokenCommand(ctx, action, rest, io);
+  if (group === 'user' && action === 'import') return runImportCommand(ctx, rest, io);
   if (group !== 'user') {
     io.err(`Commande inconnue : ${group ?? '(aucune)'}\n\n${USAGE}`);
     return EXIT.usage;

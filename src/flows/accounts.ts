@@ -5,7 +5,8 @@ import { isValidEmail, isValidLogin, normaliseEmail, normaliseLogin } from '../d
 import { newTemporaryPassword } from '../domain/tokens.ts';
 import { identifierMail, temporaryPasswordMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
-import type { RightName } from '../store/schema.ts';
+import type { Kysely } from 'kysely';
+import type { Database, RightName } from '../store/schema.ts';
 import { endAllSessions } from '../store/sessions.ts';
 import { clearLockout, findUserByIdentifier, storePassword } from '../store/users.ts';
 import { revokeTrustedBrowsers } from './second-factor.ts';
@@ -74,7 +75,9 @@ export async function createAccount(ctx: Context, input: NewAccount, origin: Ori
 }
 
 /** Support's reset: a new temporary password by the same two-mail path; sessions end, the lock is lifted. */
-export async function issueTemporaryPassword(ctx: Context, identifier: string, origin: Origin): Promise<boolean> {
+export async function issueTemporaryPassword(
+  ctx: Context, identifier: string, origin: Origin, within?: (trx: Kysely<Database>) => Promise<void>,
+): Promise<boolean> {
   const user = await findUserByIdentifier(ctx.db, identifier);
   if (!user) return false;
   const temporary = newTemporaryPassword(Math.max(16, ctx.config.passwordMinLength));
@@ -89,6 +92,8 @@ export async function issueTemporaryPassword(ctx: Context, identifier: string, o
     await audit(trx, now, { type: 'password.temporary.issued', userId: user.id, origin, details: { reason: 'reset' } });
     await queueMail(ctx, trx, user.email, identifierMail(ctx.brand, user.display_name, user.login, 'reset'), now);
     await queueMail(ctx, trx, user.email, temporaryPasswordMail(ctx.brand, user.display_name, temporary, ctx.config.tempPasswordTtlMs, 'reset'), now);
+    // The caller's own rows (support's audit) in the same transaction.
+    if (within) await within(trx);
   });
   return true;
 }

@@ -4,6 +4,7 @@ import { identifierMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { recordIpFailure } from '../store/throttle.ts';
 import { inTransaction, queueMail } from './common.ts';
+import { recordSupportRequest } from './support.ts';
 
 export const REMINDERS_PER_HOUR = 3;
 
@@ -16,10 +17,15 @@ export async function requestIdentifierReminder(ctx: Context, email: string, ori
     : undefined;
   if (!user) {
     await recordIpFailure(ctx.db, origin.ip, now, ctx.config.ipFailureWindowMs);
-    await audit(ctx.db, now, { type: 'identifier.reminder.requested', subject: address, origin, details: { sent: false } });
+    await inTransaction(ctx, async (trx) => {
+      await audit(trx, now, { type: 'identifier.reminder.requested', subject: address, origin, details: { sent: false } });
+      // The support desk sees every request, those for an unknown address first of all.
+      await recordSupportRequest(trx, now, { kind: 'forgotten-identifier', email: address || null, userId: null, origin });
+    });
     return;
   }
   await inTransaction(ctx, async (trx) => {
+    await recordSupportRequest(trx, now, { kind: 'forgotten-identifier', email: address, userId: user.id, origin });
     // A cap per account and hour, so that the form cannot be used to flood someone's mailbox.
     const lastHour = await trx.selectFrom('audit_events').select((eb) => eb.fn.countAll<string>().as('n'))
       .where('user_id', '=', user.id).where('type', '=', 'identifier.reminder.requested')

@@ -7,10 +7,11 @@ import { createSession } from '../store/sessions.ts';
 import { ipFailures, recordIpFailure } from '../store/throttle.ts';
 import { findUserByIdentifier, releaseGuess, reserveGuess } from '../store/users.ts';
 import { inTransaction, queueMail } from './common.ts';
+import { noteBrowserAtSignIn } from './known-browsers.ts';
 import { openChallenge, requiresSecondFactor, trustAtSignIn } from './second-factor.ts';
 
 export type LoginResult =
-  | { ok: true; next: 'session'; token: string; scope: 'full' | 'password-change'; userId: string; dropTrustCookie: boolean }
+  | { ok: true; next: 'session'; token: string; scope: 'full' | 'password-change'; userId: string; dropTrustCookie: boolean; deviceToken?: string }
   | { ok: true; next: 'second-factor'; challengeToken: string; userId: string; dropTrustCookie: boolean }
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled' };
@@ -27,6 +28,7 @@ export async function login(
   password: string,
   origin: Origin,
   trustToken?: string,
+  deviceToken?: string,
 ): Promise<LoginResult> {
   const { db, config, hasher } = ctx;
   const now = ctx.clock.now();
@@ -102,6 +104,7 @@ export async function login(
     const secondFactor = needsSecondFactor ? 'trusted-browser' : null;
     const created = await createSession(trx, user.id, scope, origin, now, { idleMs: config.sessionIdleTtlMs, maxMs: config.sessionMaxTtlMs }, secondFactor);
     await audit(trx, now, { type: 'login.success', userId: user.id, origin, details: { scope, rehashed: Boolean(rehash), ...(secondFactor ? { secondFactor } : {}) } });
-    return { ok: true, next: 'session', token: created.token, scope, userId: user.id, dropTrustCookie };
+    const device = await noteBrowserAtSignIn(ctx, trx, user, deviceToken, origin, now);
+    return { ok: true, next: 'session', token: created.token, scope, userId: user.id, dropTrustCookie, ...(device.deviceToken ? { deviceToken: device.deviceToken } : {}) };
   });
 }

@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import type { Context } from '../context.ts';
+import type { Database } from '../store/schema.ts';
 import { securityNoticeMail } from '../notify/mails.ts';
 import { audit, type Origin } from '../store/audit.ts';
 import { endAllSessions } from '../store/sessions.ts';
@@ -23,7 +25,9 @@ export interface SecondFactorReset {
  * codes, trusted browsers, sign-ins waiting for their second factor; every session ends. One
  * transaction, one audit row, one notice mail. The next sign-in gets its code by e-mail.
  */
-export async function resetSecondFactor(ctx: Context, identifier: string, origin: Origin): Promise<SecondFactorReset | undefined> {
+export async function resetSecondFactor(
+  ctx: Context, identifier: string, origin: Origin, within?: (trx: Kysely<Database>) => Promise<void>,
+): Promise<SecondFactorReset | undefined> {
   const user = await findUserByIdentifier(ctx.db, identifier);
   if (!user) return undefined;
   const now = ctx.clock.now();
@@ -53,6 +57,8 @@ export async function resetSecondFactor(ctx: Context, identifier: string, origin
     await audit(trx, now, { type: 'second-factor.reset', userId: user.id, origin, details });
     await queueMail(ctx, trx, user.email, securityNoticeMail(ctx.brand, user.display_name,
       "Le support technique a réinitialisé la double authentification de votre compte : téléphone de secours, application d'authentification, clés d'accès, codes de secours et navigateurs de confiance ont été retirés, et vos sessions ont pris fin. À votre prochaine connexion, le code de vérification vous sera envoyé par e-mail ; vous pourrez ensuite ajouter de nouveau vos méthodes dans « Mon compte »."), now);
+    // The caller's own rows (support's audit) in the same transaction.
+    if (within) await within(trx);
     return result;
   });
 }

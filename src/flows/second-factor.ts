@@ -14,6 +14,8 @@ import { effectiveRoles } from './establishments.ts';
 import type { Database, LoginChallenge, SecondFactorMethod, User } from '../store/schema.ts';
 import { cachedSecret } from '../store/secrets.ts';
 import { createSession } from '../store/sessions.ts';
+import { inTransaction } from './common.ts';
+import { noteBrowserAtSignIn } from './known-browsers.ts';
 
 /**
  * The second factor of seeds 003 and 004: after the password, holders of privileged roles (or everyone,
@@ -162,7 +164,7 @@ export async function chooseMethod(ctx: Context, open: OpenChallenge, method: Se
 }
 
 export type VerifyOutcome =
-  | { ok: true; sessionToken: string; scope: 'full' | 'password-change'; trustToken?: string }
+  | { ok: true; sessionToken: string; scope: 'full' | 'password-change'; trustToken?: string; deviceToken?: string }
   | { ok: false; reason: 'wrong'; left: number }
   | { ok: false; reason: 'code-expired'; left: number }
   | { ok: false; reason: 'over' };
@@ -178,6 +180,7 @@ export async function guess(
   check: () => Promise<boolean | 'expired'>,
   trust: boolean,
   origin: Origin,
+  deviceToken?: string,
 ): Promise<VerifyOutcome> {
   const { challenge, user } = open;
   const now = ctx.clock.now();
@@ -194,7 +197,7 @@ export async function guess(
     return verdict === 'expired' ? { ok: false, reason: 'code-expired', left } : { ok: false, reason: 'wrong', left };
   }
   const { config } = ctx;
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx, async (trx): Promise<VerifyOutcome> => {
     const consumed = await trx.deleteFrom('login_challenges').where('id', '=', challenge.id).returning('id').executeTakeFirst();
     if (!consumed) return { ok: false as const, reason: 'over' as const };
     const method = challenge.method ?? 'email';
@@ -202,7 +205,8 @@ export async function guess(
     await audit(trx, now, { type: 'second-factor.success', userId: user.id, origin, details: { method } });
     await audit(trx, now, { type: 'login.success', userId: user.id, origin, details: { scope: challenge.scope, secondFactor: method } });
     const trustToken = trust ? await trustBrowser(ctx, trx, user.id, origin, now) : undefined;
-    return { ok: true as const, sessionToken: session.token, scope: challenge.scope, ...(trustToken ? { trustToken } : {}) };
+    const device = await noteBrowserAtSignIn(ctx, trx, user, deviceToken, origin, now);
+    return { ok: true as const, sessionToken: session.token, scope: challenge.scope, ...(trustToken ? { trustToken } : {}), ...(device.deviceToken ? { deviceToken: device.deviceToken } : {}) };
   });
 }
 

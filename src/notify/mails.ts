@@ -142,3 +142,19 @@ export function securityNoticeMail(b: Branding, name: string, what: string): Mai
     action: { label: 'Mon compte', url: link(b, '/compte') },
   };
 }
+
+/** « Nouvelle connexion à votre compte »: a sign-in from a browser this account had not used before. */
+export function newBrowserMail(b: Branding, name: string, when: string, device: string, ip: string): MailContent {
+  return {
+    subject: `${b.portalName} : nouvelle connexion à votre compte`,
+    greeting: `Bonjour ${name},`,
+    paragraphs: [
+      `Nouvelle connexion à votre compte ${b.portalName} depuis un navigateur que vous n'aviez pas encore utilisé :`,
+      `Date : ${when} (heure de Paris)`,
+      `Appareil : ${device}`,
+      `Adresse IP : ${ip}`,
+    ],
+    after: [`Si ce n'était pas vous, changez votre mot de passe et contactez le support technique : ${supportSentence(b)}`],
+    action: { label: 'Mon compte', url: link(b, '/compte') },
+  };
+}

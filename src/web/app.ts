@@ -15,7 +15,10 @@ import { loggablePath } from './form.ts';
 import { pickLang, translator, type Lang, type Translate } from './i18n.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { renderMessage } from './render.ts';
+import { apiRoutes } from './api/routes.ts';
 import { accountRoutes } from './routes/account.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { administrationRoutes } from './routes/administration.ts';
 import { accountSecondFactorRoutes } from './routes/account-second-factor.ts';
 import { accountPhoneRoutes } from './routes/account-phone.ts';
 import { captchaRoutes } from './routes/captcha.ts';
@@ -25,6 +28,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { passkeyRoutes } from './routes/passkeys.ts';
 import { recoveryRoutes } from './routes/recovery.ts';
 import { secondFactorRoutes } from './routes/second-factor.ts';
+import { supportRoutes } from './routes/support.ts';
 
 export const SESSION_COOKIE = '__Host-sesame';
 export const LANG_COOKIE = 'sesame-lang';
@@ -140,11 +144,15 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
   await app.register(recoveryRoutes);
   await app.register(secondFactorRoutes);
   await app.register(accountRoutes);
+  await app.register(administrationRoutes);
   await app.register(passkeyRoutes);
   await app.register(accountSecondFactorRoutes);
   await app.register(accountPhoneRoutes);
   await app.register(captchaRoutes);
   await app.register(opsRoutes);
+  await app.register(auditRoutes);
+  await app.register(supportRoutes);
+  await app.register(apiRoutes, { prefix: '/api/v1' });
   if (config.devMailbox) await app.register(devRoutes);
   return app;
 }

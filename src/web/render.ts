@@ -19,6 +19,8 @@ const FIELD_LABELS: Record<string, MessageKey> = {
   captcha: 'captcha.label',
   code: '2fa.code',
   methode: '2fa.choose',
+  nom: 'account.name',
+  droits: 'admin.rights',
 };
 
 export interface ShownError {

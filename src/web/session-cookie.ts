@@ -25,6 +25,14 @@ export function clearTrustCookie(reply: FastifyReply): void {
   reply.clearCookie(TRUST_COOKIE, OPTIONS);
 }
 
+/** A long-lived random id of this browser, to announce sign-ins from a browser not seen before. */
+export const DEVICE_COOKIE = '__Host-sesame-appareil';
+const DEVICE_COOKIE_MAX_AGE_S = 365 * 24 * 3600;
+
+export function setDeviceCookie(reply: FastifyReply, token: string): void {
+  reply.setCookie(DEVICE_COOKIE, token, { ...OPTIONS, maxAge: DEVICE_COOKIE_MAX_AGE_S });
+}
+
 export function setSessionCookie(reply: FastifyReply, token: string): void {
   reply.setCookie(SESSION_COOKIE, token, OPTIONS);
 }

@@ -28,7 +28,7 @@ describe('wording', () => {
   it('translates every key to English rather than falling back to French or the key', () => {
     const fr = translator('fr');
     const en = translator('en');
-    const same = ['2fa.code', 'lang.name', 'lang.switch', '2fa.method.email', 'account.activity.when', 'mailbox.date', 'password.changed.title', 'forgot.done.title', 'login.title']
+    const same = ['2fa.code', 'audit.col.at', 'nav.support', 'support.title', 'support.col.message', 'support.user.actions', 'notMe.message', 'lang.name', 'lang.switch', '2fa.method.email', 'account.activity.when', 'mailbox.date', 'password.changed.title', 'forgot.done.title', 'login.title']
       .filter((k) => isMessageKey(k));
     // A few words are the same in both languages (listed above); everything else must differ.
     const keys = new Set<string>();
@@ -37,5 +37,13 @@ describe('wording', () => {
     }
     const untranslated = [...keys].filter((k) => isMessageKey(k) && !same.includes(k) && fr(k) === en(k) && /[a-zà-ÿ]{4,}/i.test(fr(k)));
     expect(untranslated).toEqual([]);
+  });
+
+  it('labels every audit event type, for « Mon compte » and the audit page', () => {
+    const source = fs.readFileSync(path.resolve(import.meta.dirname, '../../src/store/audit.ts'), 'utf8');
+    const union = /export type AuditType =([^;]+);/.exec(source)![1]!;
+    const types = [...union.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+    expect(types.length).toBeGreaterThan(30);
+    expect(types.filter((t) => !isMessageKey(`audit.${t}`))).toEqual([]);
   });
 });

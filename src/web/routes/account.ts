@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { changePassword } from '../../flows/change-password.ts';
 import type { FieldError } from '../../flows/common.ts';
 import { securityOverview } from '../../flows/account-security.ts';
+import { pendingInvitationsFor } from '../../flows/invitations.ts';
 import { revokeTrustedBrowsers } from '../../flows/second-factor.ts';
 import { endOwnSession } from '../../flows/sessions.ts';
 import { recentEvents } from '../../store/audit.ts';
@@ -44,10 +45,12 @@ export async function accountRoutes(app: FastifyInstance) {
       };
     });
     const security = await securityOverview(ctx, user);
+    const invitations = (await pendingInvitationsFor(ctx, user.id)).map((i) => ({ id: i.id, establishment: i.establishment_name, rights: i.rights.map((r) => { const key = `admin.right.${r}`; return isMessageKey(key) ? req.t(key) : r; }).join(', ') }));
     return renderPage(req, reply, 'account', {
       title: req.t('account.title'),
       sessions,
       activity,
+      invitations,
       security,
       trusted: security.trustedBrowsers.map((b) => ({
         id: b.id,
@@ -77,6 +80,7 @@ export async function accountRoutes(app: FastifyInstance) {
     if (query.ok === 'telephone') notices.push(req.t('backupPhone.confirmed'));
     if (query.ok === 'telephone-supprime') notices.push(req.t('backupPhone.removed'));
     if (query.ok === 'telephone-inchange') notices.push(req.t('backupPhone.unchanged'));
+    if (query.ok === 'invitation-acceptee') notices.push(req.t('account.invitation.accepted'));
     return showAccount(req, reply, { notices });
   });
 

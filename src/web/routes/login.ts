@@ -7,7 +7,7 @@ import { logout } from '../../flows/sessions.ts';
 import { field } from '../form.ts';
 import { renderMessage, renderPage, wordErrors } from '../render.ts';
 import { loadChallenge, sendCode } from '../../flows/second-factor.ts';
-import { clearSessionCookie, clearTrustCookie, homeFor, setChallengeCookie, setSessionCookie, TRUST_COOKIE } from '../session-cookie.ts';
+import { clearSessionCookie, clearTrustCookie, DEVICE_COOKIE, homeFor, setChallengeCookie, setDeviceCookie, setSessionCookie, TRUST_COOKIE } from '../session-cookie.ts';
 
 export async function loginRoutes(app: FastifyInstance) {
   const { ctx } = app;
@@ -25,7 +25,7 @@ export async function loginRoutes(app: FastifyInstance) {
   app.post('/connexion', async (req, reply) => {
     const identifier = field(req.body, 'identifiant', 300);
     const password = field(req.body, 'mot_de_passe', 4096);
-    const result = await login(ctx, identifier, password, req.origin, req.cookies[TRUST_COOKIE]);
+    const result = await login(ctx, identifier, password, req.origin, req.cookies[TRUST_COOKIE], req.cookies[DEVICE_COOKIE]);
     app.metrics.logins.inc({ outcome: result.ok ? 'success' : result.reason });
     if (result.ok) {
       // The browser may still hold an older session: it ends here, a sign-in always starts afresh.
@@ -39,6 +39,7 @@ export async function loginRoutes(app: FastifyInstance) {
         return reply.redirect(open && open.methods.length > 1 ? '/verification/choix' : '/verification', 303);
       }
       setSessionCookie(reply, result.token);
+      if (result.deviceToken) setDeviceCookie(reply, result.deviceToken);
       return reply.redirect(result.scope === 'password-change' ? '/premiere-connexion' : '/compte', 303);
     }
     const values = { identifiant: identifier.slice(0, 254) };

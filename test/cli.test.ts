@@ -100,7 +100,7 @@ describe('sesame (CLI)', () => {
     expect(top.stdout).toMatch(/^Usage : sesame <commande> \[options\]/);
     expect(top.stdout).toContain('user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom"');
     expect(user.stdout).toBe(top.stdout);
-    expect(create.stdout.trim()).toBe('Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--role ROLE]…');
+    expect(create.stdout.trim()).toBe('Usage : sesame user create --login IDENTIFIANT --email EMAIL --name "Prénom Nom" [--establishment ID] [--role ROLE]…');
     expect(migrate.stdout).toMatch(/^Usage : sesame migrate\n/);
     expect(serve.stdout).toMatch(/^Usage : sesame serve\n/);
     // Asking for help created no database (PGlite would have made the directory).

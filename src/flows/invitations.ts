@@ -79,10 +79,12 @@ export async function checkInvitee(db: Kysely<Database>, input: InvitationInput)
 /** « Envoyer l'invitation »: one row, one mail, one audit row, in one transaction. */
 export async function sendInvitation(
   ctx: Context,
-  adminId: string,
+  /** The administrator sending it, checked here; null when the caller already checked its scope (API token). */
+  adminId: string | null,
   establishmentId: string,
   input: InvitationInput,
   origin: Origin,
+  auditDetails: Record<string, unknown> = {},
 ): Promise<Outcome<{ invitationId: string; existing: boolean }>> {
   const checked = await checkInvitee(ctx.db, input);
   if (!checked.ok) return checked;
@@ -93,7 +95,7 @@ export async function sendInvitation(
   const id = randomUUID();
   return inTransaction(ctx, async (trx) => {
     const establishment = await trx.selectFrom('establishments').select('name').where('id', '=', establishmentId).executeTakeFirst();
-    if (!establishment || !(await isAdminOf(trx, adminId, establishmentId))) {
+    if (!establishment || (adminId !== null && !(await isAdminOf(trx, adminId, establishmentId)))) {
       return { ok: false as const, errors: [{ field: INVITE_FIELDS.email, code: 'not-allowed' }] };
     }
     if (checked.userId) {
@@ -112,7 +114,7 @@ export async function sendInvitation(
     }).execute();
     await audit(trx, now, {
       type: 'invitation.sent', userId: checked.userId, actorId: adminId, establishmentId, subject: checked.email, origin,
-      details: { invitation: id, rights, existing: Boolean(checked.userId) },
+      details: { invitation: id, rights, existing: Boolean(checked.userId), ...auditDetails },
     });
     await queueMail(ctx, trx, checked.email, invitationMail(ctx.brand, checked.name, establishment.name, invitationUrl(ctx, token), ctx.config.invitationTtlMs, Boolean(checked.userId)), now);
     return { ok: true as const, invitationId: id, existing: Boolean(checked.userId) };
@@ -158,6 +160,39 @@ export async function cancelInvitation(ctx: Context, adminId: string, invitation
     if (!inv) return false;
     await trx.updateTable('invitations').set({ cancelled_at: now }).where('id', '=', inv.id).execute();
     await audit(trx, now, { type: 'invitation.cancelled', userId: inv.user_id, actorId: adminId, establishmentId: inv.establishment_id, subject: inv.email, origin, details: { invitation: inv.id } });
+    return true;
+  });
+}
+
+/** The pending invitations of one establishment (the API's view; the pages have their own list). */
+export async function pendingInvitationsOf(db: Kysely<Database>, establishmentId: string, now: Date) {
+  const rows = await db.selectFrom('invitations')
+    .select(['id', 'email', 'name', 'rights', 'user_id', 'created_at', 'expires_at'])
+    .where('establishment_id', '=', establishmentId).where('accepted_at', 'is', null).where('cancelled_at', 'is', null)
+    .orderBy('created_at', 'desc').execute();
+  return rows.map((r) => ({
+    id: r.id, email: r.email, name: r.name, rights: r.rights, existingUser: r.user_id !== null,
+    createdAt: r.created_at.toISOString(), expiresAt: r.expires_at.toISOString(), expired: r.expires_at <= now,
+  }));
+}
+
+/** Cancels a pending invitation of this establishment; false when there is none by that id there. */
+export async function cancelEstablishmentInvitation(
+  ctx: Context,
+  establishmentId: string,
+  invitationId: string,
+  origin: Origin,
+  auditDetails: Record<string, unknown> = {},
+): Promise<boolean> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(invitationId)) return false;
+  const now = ctx.clock.now();
+  return inTransaction(ctx, async (trx) => {
+    const inv = await trx.updateTable('invitations').set({ cancelled_at: now })
+      .where('id', '=', invitationId).where('establishment_id', '=', establishmentId)
+      .where('accepted_at', 'is', null).where('cancelled_at', 'is', null)
+      .returning(['id', 'user_id', 'email']).executeTakeFirst();
+    if (!inv) return false;
+    await audit(trx, now, { type: 'invitation.cancelled', userId: inv.user_id, actorId: null, establishmentId, subject: inv.email, origin, details: { invitation: inv.id, ...auditDetails } });
     return true;
   });
 }

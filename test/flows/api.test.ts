@@ -221,7 +221,8 @@ describe.each(ENGINES)('API /api/v1 on %s', (engine) => {
     expect(doc.components.securitySchemes.bearer).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(Object.keys(doc.paths).sort()).toEqual([
-      '/api/v1/establishments', '/api/v1/establishments/{id}/audit', '/api/v1/establishments/{id}/users',
+      '/api/v1/establishments', '/api/v1/establishments/{id}/audit',
+      '/api/v1/establishments/{id}/invitations', '/api/v1/establishments/{id}/invitations/{invitationId}', '/api/v1/establishments/{id}/users',
       '/api/v1/establishments/{id}/users/{userId}', '/api/v1/establishments/{id}/users/{userId}/rights', '/api/v1/openapi.json',
     ]);
     expect(Object.keys(doc.paths['/api/v1/establishments/{id}/users']).sort()).toEqual(['get', 'post']);

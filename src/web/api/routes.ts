@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { resolveApiToken, type ApiToken } from '../../flows/api-tokens.ts';
 import { findEstablishment } from '../../flows/establishments.ts';
 import { createMember, establishmentEvents, listMembers, removeMember, replaceRights, type Actor } from '../../flows/establishment-users.ts';
+import { cancelEstablishmentInvitation, pendingInvitationsOf, sendInvitation } from '../../flows/invitations.ts';
 import { HasherBusyError } from '../../security/hasher.ts';
 import type { RightName } from '../../store/schema.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
@@ -148,6 +149,40 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
       const { id, userId } = req.params as { id: string; userId: string };
       const outcome = await removeMember(ctx, id, userId.toLowerCase(), actor(req));
       if (outcome === 'unknown') throw NOT_FOUND();
+      return reply.code(204).send();
+    },
+  });
+
+  app.route({
+    ...routeOf(ROUTES.invitations),
+    handler: async (req) => {
+      const { id } = req.params as { id: string };
+      return { invitations: await pendingInvitationsOf(ctx.db, id, ctx.clock.now()) };
+    },
+  });
+
+  app.route({
+    ...routeOf(ROUTES.invite),
+    handler: async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const body = req.body as { email: string; name: string; rights: RightName[] };
+      // The token's scope was checked in preValidation: no administrator to check here.
+      const result = await sendInvitation(ctx, null, id, { kind: 'new', name: body.name, email: body.email, login: '', rights: body.rights }, req.origin, { apiToken: req.apiToken!.id });
+      if (!result.ok) {
+        const member = result.errors.some((e) => e.code === 'already-member');
+        const apiField = (f: string) => ({ nom: 'name', droits: 'rights', identifiant: 'login' } as Record<string, string>)[f] ?? f;
+        const fields = result.errors.map((e) => ({ field: apiField(e.field), message: member ? 'Cette personne est déjà membre de l’établissement.' : message(apiField(e.field), e.code) }));
+        throw member ? new ApiError(409, 'conflict', 'Cette personne est déjà membre de l’établissement.', fields) : new ApiError(400, 'invalid', 'Certaines données sont invalides.', fields);
+      }
+      return reply.code(201).send({ id: result.invitationId, existingUser: result.existing });
+    },
+  });
+
+  app.route({
+    ...routeOf(ROUTES.cancelInvitation),
+    handler: async (req, reply) => {
+      const { id, invitationId } = req.params as { id: string; invitationId: string };
+      if (!(await cancelEstablishmentInvitation(ctx, id, invitationId.toLowerCase(), req.origin, { apiToken: req.apiToken!.id }))) throw NOT_FOUND();
       return reply.code(204).send();
     },
   });

@@ -130,6 +130,36 @@ export const ROUTES = {
       400: badRequest, 404: notFound,
     },
   },
+  invitations: {
+    method: 'GET', url: '/establishments/:id/invitations', summary: 'Invitations en attente de l’établissement',
+    schema: { params: estParams },
+    responses: {
+      200: {
+        description: 'Liste',
+        schema: { type: 'object', properties: { invitations: { type: 'array', items: { type: 'object', properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, rights: { type: 'array', items: right }, existingUser: { type: 'boolean' }, createdAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' }, expired: { type: 'boolean' } } } } } },
+      },
+      404: notFound,
+    },
+  },
+  invite: {
+    method: 'POST', url: '/establishments/:id/invitations', summary: 'Invite une personne (nouvelle, ou titulaire d’un compte avec cette adresse) avec des droits sur l’établissement ; un lien à usage unique part par mail',
+    schema: {
+      params: estParams,
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'name', 'rights'],
+        properties: { email: { type: 'string', minLength: 3, maxLength: 254 }, name: { type: 'string', minLength: 1, maxLength: 200 }, rights },
+      },
+    },
+    responses: {
+      201: { description: 'Invitation envoyée', schema: { type: 'object', properties: { id: uuid, existingUser: { type: 'boolean' } } } },
+      400: badRequest, 404: notFound, 409: { description: 'Déjà membre de l’établissement', schema: error },
+    },
+  },
+  cancelInvitation: {
+    method: 'DELETE', url: '/establishments/:id/invitations/:invitationId', summary: 'Annule une invitation en attente (le lien cesse de fonctionner)',
+    schema: { params: { type: 'object', required: ['id', 'invitationId'], additionalProperties: false, properties: { id: uuid, invitationId: uuid } } },
+    responses: { 204: { description: 'Annulée' }, 404: notFound },
+  },
   openapi: {
     method: 'GET', url: '/openapi.json', summary: 'Ce document', schema: {}, public: true,
     responses: { 200: { description: 'Document OpenAPI 3.1' } },

@@ -46,3 +46,19 @@ export function homeFor(req: FastifyRequest): string {
   if (!req.auth) return '/connexion';
   return req.auth.session.scope === 'password-change' ? '/premiere-connexion' : '/compte';
 }
+
+/**
+ * The second factor passed (by code or by passkey): the attempt's cookie goes, the session starts, the
+ * trust and device cookies are set when the flow made them, and the user goes where the session leads.
+ */
+export function enterAfterSecondFactor(
+  reply: FastifyReply,
+  outcome: { sessionToken: string; scope: 'full' | 'password-change'; trustToken?: string; deviceToken?: string },
+  trustTtlMs: number,
+): FastifyReply {
+  clearChallengeCookie(reply);
+  setSessionCookie(reply, outcome.sessionToken);
+  if (outcome.trustToken) setTrustCookie(reply, outcome.trustToken, trustTtlMs);
+  if (outcome.deviceToken) setDeviceCookie(reply, outcome.deviceToken);
+  return reply.redirect(outcome.scope === 'password-change' ? '/premiere-connexion' : '/compte', 303);
+}

@@ -13,7 +13,7 @@ import { describeDuration } from '../../domain/durations.ts';
 import { checked, field } from '../form.ts';
 import type { MessageKey } from '../i18n.ts';
 import { renderPage, wordErrors } from '../render.ts';
-import { CHALLENGE_COOKIE, clearChallengeCookie, clearSessionCookie, DEVICE_COOKIE, homeFor, setDeviceCookie, setSessionCookie, setTrustCookie } from '../session-cookie.ts';
+import { CHALLENGE_COOKIE, clearChallengeCookie, clearSessionCookie, DEVICE_COOKIE, enterAfterSecondFactor, homeFor } from '../session-cookie.ts';
 import { describeDevice } from '../user-agent.ts';
 
 /** The browser half of the ceremonies, served from node_modules (UMD build: window.SimpleWebAuthnBrowser). */
@@ -172,13 +172,7 @@ export async function passkeyRoutes(app: FastifyInstance) {
     if (!open) return reply.redirect('/verification', 303);
     const trust = checked(req.body, 'confiance');
     const outcome = await guess(ctx, open, passkeyCheck(ctx, open, field(req.body, 'reponse', MAX_RESPONSE_LENGTH)), trust, req.origin, req.cookies[DEVICE_COOKIE]);
-    if (outcome.ok) {
-      clearChallengeCookie(reply);
-      setSessionCookie(reply, outcome.sessionToken);
-      if (outcome.trustToken) setTrustCookie(reply, outcome.trustToken, ctx.config.trustedBrowserTtlMs);
-      if (outcome.deviceToken) setDeviceCookie(reply, outcome.deviceToken);
-      return reply.redirect(outcome.scope === 'password-change' ? '/premiere-connexion' : '/compte', 303);
-    }
+    if (outcome.ok) return enterAfterSecondFactor(reply, outcome, ctx.config.trustedBrowserTtlMs);
     if (outcome.reason === 'over') return backToLogin(req, reply, '2fa.over');
     return showSignIn(req, reply, open, { failure: req.t('passkey.signin.wrong', { left: outcome.left }), trust }, 400);
   });

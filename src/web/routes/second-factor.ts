@@ -11,7 +11,7 @@ import type { SecondFactorMethod } from '../../store/schema.ts';
 import { checked, field } from '../form.ts';
 import type { MessageKey } from '../i18n.ts';
 import { renderPage, wordErrors } from '../render.ts';
-import { CHALLENGE_COOKIE, clearChallengeCookie, DEVICE_COOKIE, setDeviceCookie, setSessionCookie, setTrustCookie } from '../session-cookie.ts';
+import { CHALLENGE_COOKIE, clearChallengeCookie, DEVICE_COOKIE, enterAfterSecondFactor } from '../session-cookie.ts';
 
 const METHOD_LABEL: Record<SecondFactorMethod, MessageKey> = {
   email: '2fa.method.email',
@@ -136,13 +136,7 @@ export async function secondFactorRoutes(app: FastifyInstance) {
       : method === 'recovery' ? recoveryCheck(ctx, open, cleaned)
         : codeCheck(ctx, open, cleaned);
     const outcome = await guess(ctx, open, check, trust, req.origin, req.cookies[DEVICE_COOKIE]);
-    if (outcome.ok) {
-      clearChallengeCookie(reply);
-      setSessionCookie(reply, outcome.sessionToken);
-      if (outcome.trustToken) setTrustCookie(reply, outcome.trustToken, ctx.config.trustedBrowserTtlMs);
-      if (outcome.deviceToken) setDeviceCookie(reply, outcome.deviceToken);
-      return reply.redirect(outcome.scope === 'password-change' ? '/premiere-connexion' : '/compte', 303);
-    }
+    if (outcome.ok) return enterAfterSecondFactor(reply, outcome, ctx.config.trustedBrowserTtlMs);
     if (outcome.reason === 'over') return backToLogin(req, reply, '2fa.over');
     const code = outcome.reason === 'code-expired' ? 'code-expired' : 'code-wrong';
     return showCode(req, reply, open, { values, errors: [{ field: 'code', code, vars: { left: outcome.left } }] }, 400);
